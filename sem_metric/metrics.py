@@ -1,0 +1,267 @@
+"""Label-map metrics of paper Sec. 4.1 ("Evaluation metrics"): tIOU, hamm and NN.
+
+All three are computed inside the inpainted area, i.e. the box ``B`` (mask map ``M`` of Sec. 3.1):
+
+* **tIOU** - IoU of the target objects ``pred == l^t`` and ``gt == l^t`` inside the box
+  (1.0 when neither map has the target class in the box, never NaN);
+* **hamm** - fraction of box pixels where ``pred == gt``;
+* **NN** - number of noise pixels: box pixels of ``pred`` whose class is not in an allowed set
+  (by default the classes present in the ground-truth box region; pass
+  :func:`sem_metric.context.context_classes` for the DA definition of Sec. 3.2, Eq. 4).
+  The paper's NN is the mean of this count over the test samples.
+
+Inputs are numpy arrays or torch tensors of any integer dtype (torch is never imported here).
+The batched forms are vectorised over an (N, H, W) stack and return exactly what the single-sample
+forms return.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .box import (
+    Box,
+    BoxLike,
+    _coerce_boxes,
+    _is_tensor,
+    _masks_from_array,
+    _to_numpy,
+    _validate_boxes_array,
+    as_label,
+    as_label_map,
+)
+from .errors import InputError
+
+__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch"]
+
+Maps = Union[np.ndarray, Sequence[Any]]
+
+
+# --------------------------------------------------------------------------- single-sample helpers
+def _regions(pred: Any, gt: Any, box: BoxLike) -> Tuple[np.ndarray, np.ndarray]:
+    """Validated box regions ``pred[box]``, ``gt[box]`` (numpy views)."""
+    p = as_label_map(pred, "pred")
+    g = as_label_map(gt, "gt")
+    if p.shape != g.shape:
+        raise InputError(f"pred and gt must have the same shape, got pred {p.shape} and gt {g.shape}")
+    b = Box.coerce(box)
+    b.validate(p.shape, where="box")
+    return p[b.slices], g[b.slices]
+
+
+def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
+    """1-D int64 array of allowed class ids from an iterable of ints / integer array / tensor."""
+    if _is_tensor(allowed) or isinstance(allowed, np.ndarray):
+        arr = _to_numpy(allowed)
+        if arr.dtype.kind not in "iu" or arr.ndim > 1:
+            raise InputError(
+                f"{where}: expected a 1-D collection of integer class ids, got dtype {arr.dtype} "
+                f"and shape {arr.shape}"
+            )
+        return arr.astype(np.int64).reshape(-1)
+    if isinstance(allowed, (str, bytes)) or isinstance(allowed, numbers.Number):
+        raise InputError(f"{where}: expected an iterable of integer class ids, got {allowed!r}")
+    try:
+        vals = list(allowed)
+    except TypeError:
+        raise InputError(
+            f"{where}: expected an iterable of integer class ids, got {type(allowed).__name__}"
+        ) from None
+    for v in vals:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+            raise InputError(f"{where}: class ids must be integers, got {type(v).__name__} {v!r}")
+    return np.array([int(v) for v in vals], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- single-sample metrics
+def tiou(pred: Any, gt: Any, box: BoxLike, label: int) -> float:
+    """Target IoU (tIOU, paper Sec. 4.1) of one sample, inside the inpainted area ``box``.
+
+    ``|P & G| / |P | G|`` with ``P = (pred == label)`` and ``G = (gt == label)`` restricted to the box
+    region; 1.0 when both are empty (nothing to generate and nothing generated), never NaN.
+
+    Args:
+        pred: inpainted map ``S^`` (H, W), integer numpy array or torch tensor.
+        gt: ground-truth map ``S^c`` (H, W), same shape.
+        box: ``(x0, y0, x1, y1)`` (x1/y1 exclusive) or :class:`~sem_metric.box.Box`.
+        label: target label ``l^t`` (int, not bool).
+    """
+    lab = as_label(label)
+    p, g = _regions(pred, gt, box)
+    pm = p == lab
+    gm = g == lab
+    union = int(np.count_nonzero(pm | gm))
+    if union == 0:
+        return 1.0
+    return int(np.count_nonzero(pm & gm)) / union
+
+
+def hamm(pred: Any, gt: Any, box: BoxLike) -> float:
+    """Hamming score (hamm, paper Sec. 4.1) of one sample: fraction of box pixels where ``pred == gt``.
+
+    Higher is better (1.0 = identical inside the box), as in the paper's tables.
+    """
+    p, g = _regions(pred, gt, box)
+    return int(np.count_nonzero(p == g)) / p.size
+
+
+def noise_count(pred: Any, gt: Any, box: BoxLike, allowed: Optional[Iterable[int]] = None) -> int:
+    """Number of noise pixels (NN, paper Sec. 4.1; noise as in Sec. 3.2) of one sample.
+
+    Counts the box pixels of ``pred`` whose class is not in ``allowed``. With ``allowed=None`` the
+    allowed set is the set of classes present in the ground-truth box region ``gt[box]``; pass an
+    iterable of ints to override it, e.g. ``context_classes(seg_u, box, label)`` for the DA set of
+    Eq. 4 (classes on the ring around the box plus the target label). The paper reports the mean of
+    this count over the test samples.
+    """
+    p, g = _regions(pred, gt, box)
+    allowed_arr = np.unique(g) if allowed is None else _as_allowed(allowed)
+    return int(np.count_nonzero(~np.isin(p, allowed_arr)))
+
+
+# --------------------------------------------------------------------------- batch helpers
+def _as_maps(x: Any, name: str) -> Union[np.ndarray, List[np.ndarray]]:
+    """An (N, H, W) numpy stack, or a list of 2-D maps when their shapes differ."""
+    if _is_tensor(x) or isinstance(x, np.ndarray):
+        arr = _to_numpy(x)
+        if arr.ndim == 2:
+            raise InputError(
+                f"{name}: expected an (N, H, W) stack or a sequence of 2-D maps, got one 2-D map of shape "
+                f"{arr.shape}; wrap it in a list or use the single-sample function"
+            )
+        return as_label_map(arr, name, ndim=3)
+    if isinstance(x, (str, bytes)):
+        raise InputError(f"{name}: expected label maps, got {type(x).__name__}")
+    try:
+        seq = list(x)
+    except TypeError:
+        raise InputError(f"{name}: expected an (N, H, W) array or a sequence of 2-D maps, got {type(x).__name__}") from None
+    maps = [as_label_map(m, f"{name}[{i}]") for i, m in enumerate(seq)]
+    if maps and all(m.shape == maps[0].shape for m in maps):
+        return np.stack(maps)
+    return maps
+
+
+def _as_labels(labels: Any, n: int) -> np.ndarray:
+    """(N,) int64 target labels from an integer array / tensor or a sequence of ints."""
+    if _is_tensor(labels) or isinstance(labels, np.ndarray):
+        arr = _to_numpy(labels)
+        if arr.ndim != 1 or arr.dtype.kind not in "iu":
+            raise InputError(
+                f"labels: expected a 1-D integer array of class ids, got dtype {arr.dtype} and shape {arr.shape}"
+            )
+        out = arr.astype(np.int64)
+    else:
+        try:
+            seq = list(labels)
+        except TypeError:
+            raise InputError(f"labels: expected a sequence of {n} integer class ids, got {type(labels).__name__}") from None
+        out = np.array([as_label(v, f"labels[{i}]") for i, v in enumerate(seq)], dtype=np.int64)
+    if out.shape[0] != n:
+        raise InputError(f"got {out.shape[0]} labels for {n} label maps; give exactly one label per map")
+    return out
+
+
+def _prepare(preds: Maps, gts: Maps, boxes: Any):
+    """Validate a batch. Returns (P, G, B, masks) for a stack or (P_list, G_list, B, None)."""
+    P = _as_maps(preds, "preds")
+    G = _as_maps(gts, "gts")
+    n = len(P)
+    if len(G) != n:
+        raise InputError(f"got {n} predicted maps and {len(G)} ground-truth maps; they must pair up one to one")
+    B = _coerce_boxes(boxes, n)
+    if isinstance(P, np.ndarray) and isinstance(G, np.ndarray) and P.shape == G.shape:
+        _validate_boxes_array(B, P.shape[1:])
+        return P, G, B, _masks_from_array(B, P.shape[1], P.shape[2])
+    Pl, Gl = list(P), list(G)
+    for i in range(n):
+        if Pl[i].shape != Gl[i].shape:
+            raise InputError(
+                f"sample {i}: pred and gt must have the same shape, got pred {Pl[i].shape} and gt {Gl[i].shape}"
+            )
+        Box(*B[i].tolist()).validate(Pl[i].shape, where=f"box {i}")
+    return Pl, Gl, B, None
+
+
+# --------------------------------------------------------------------------- batched metrics
+def tiou_batch(preds: Maps, gts: Maps, boxes: Any, labels: Any) -> np.ndarray:
+    """tIOU (paper Sec. 4.1) of N samples: float64 (N,), equal to :func:`tiou` on each sample.
+
+    ``preds``/``gts``: (N, H, W) integer arrays / tensors or sequences of 2-D maps;
+    ``boxes``: (N, 4) array or sequence of boxes; ``labels``: N target labels ``l^t``.
+    """
+    P, G, B, M = _prepare(preds, gts, boxes)
+    lab = _as_labels(labels, len(B))
+    if M is None:
+        return np.array([tiou(P[i], G[i], B[i], int(lab[i])) for i in range(len(B))], dtype=np.float64)
+    lab3 = lab[:, None, None]
+    pm = (P == lab3) & M
+    gm = (G == lab3) & M
+    inter = np.count_nonzero(pm & gm, axis=(1, 2))
+    union = np.count_nonzero(pm | gm, axis=(1, 2))
+    return np.where(union == 0, 1.0, inter / np.maximum(union, 1)).astype(np.float64)
+
+
+def hamm_batch(preds: Maps, gts: Maps, boxes: Any) -> np.ndarray:
+    """hamm (paper Sec. 4.1) of N samples: float64 (N,), equal to :func:`hamm` on each sample."""
+    P, G, B, M = _prepare(preds, gts, boxes)
+    if M is None:
+        return np.array([hamm(P[i], G[i], B[i]) for i in range(len(B))], dtype=np.float64)
+    same = np.count_nonzero((P == G) & M, axis=(1, 2))
+    area = (B[:, 2] - B[:, 0]) * (B[:, 3] - B[:, 1])
+    return (same / area).astype(np.float64)
+
+
+def noise_count_batch(
+    preds: Maps, gts: Maps, boxes: Any, allowed: Optional[Sequence[Iterable[int]]] = None
+) -> np.ndarray:
+    """Noise-pixel counts (NN, paper Sec. 4.1 / Sec. 3.2) of N samples: int64 (N,).
+
+    Equal to :func:`noise_count` on each sample. ``allowed`` is None (classes present in each
+    ``gts[i][box_i]``) or a sequence of N iterables of class ids (e.g. from
+    :func:`sem_metric.context.context_classes`). NN as reported in the paper is ``result.mean()``.
+    """
+    P, G, B, M = _prepare(preds, gts, boxes)
+    n = len(B)
+    allowed_list: Optional[List[np.ndarray]] = None
+    if allowed is not None:
+        if isinstance(allowed, (str, bytes)) or _is_tensor(allowed):
+            raise InputError("allowed: expected None or a sequence of N iterables of class ids (one per sample)")
+        try:
+            seq = list(allowed)
+        except TypeError:
+            raise InputError("allowed: expected None or a sequence of N iterables of class ids (one per sample)") from None
+        if len(seq) != n:
+            raise InputError(f"allowed: got {len(seq)} sets of allowed classes for {n} samples; give one per sample")
+        allowed_list = []
+        for i, a in enumerate(seq):
+            if isinstance(a, numbers.Number):
+                raise InputError(
+                    f"allowed[{i}]: expected an iterable of class ids, got {a!r}; allowed must be a "
+                    "sequence of N iterables (one per sample)"
+                )
+            allowed_list.append(_as_allowed(a, f"allowed[{i}]"))
+    if M is None:
+        return np.array(
+            [noise_count(P[i], G[i], B[i], None if allowed_list is None else allowed_list[i]) for i in range(n)],
+            dtype=np.int64,
+        )
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    sample = np.nonzero(M)[0]  # sample index of every in-box pixel (C order, same as P[M])
+    pv = P[M].astype(np.int64)
+    if allowed_list is None:
+        ref_sample = sample
+        ref_vals = G[M].astype(np.int64)
+    else:
+        ref_sample = np.repeat(np.arange(n), [len(a) for a in allowed_list])
+        ref_vals = np.concatenate(allowed_list) if allowed_list else np.zeros(0, np.int64)
+    # encode (sample, class) pairs as one key via compact class ids, then test membership
+    vals, inv = np.unique(np.concatenate([pv, ref_vals]), return_inverse=True)
+    k = max(len(vals), 1)
+    key_p = sample * k + inv[: len(pv)]
+    key_ref = ref_sample * k + inv[len(pv):]
+    noisy = ~np.isin(key_p, key_ref)
+    return np.bincount(sample[noisy], minlength=n).astype(np.int64)

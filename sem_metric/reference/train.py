@@ -1,0 +1,246 @@
+"""Train TwoSM or TwoSM+DA(Train) (paper Sec. 3.1, 3.2, Eqs. 1 and 7) on SISM samples from label maps.
+
+    python -m sem_metric.reference.train --name twosm    --dataset camvid --epochs 4 --lr 5e-4
+    python -m sem_metric.reference.train --name twosm_da --dataset camvid --epochs 4 --lr 5e-4 --da
+
+Checkpoints (generator, discriminator, both Adam states, step, epoch, position in the epoch) go to
+``<ckpt-dir>/<name>/last.pt`` every ``--ckpt-minutes`` and at the end; ``--resume`` continues from
+there with the same data order (the epoch's shuffle and flips depend only on seed and epoch). One JSON
+line per epoch (mean losses, time, a fixed validation subset's tIOU / hamm / NN) goes to
+``<log-dir>/<name>.jsonl``; the final generator is exported as safetensors (``--export``).
+
+The paper trains with Adam at lr 2e-5 for 200 epochs (Sec. 4.1), the default of ``--lr``; on a CPU a
+few epochs at a larger lr are what fits, so the CamVid reference run passes ``--lr`` explicitly.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .da import inpaint, noise_filter
+from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
+                        SISMDataset, collate, load_ade20k, load_camvid, load_cityscapes, min_area_pixels,
+                        samples_from_records)
+from .twosm import TwoSM, TwoSMConfig, save_generator
+
+
+def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str], size_hw, min_area_frac: float,
+                  targets: Optional[Sequence[int]] = None, num_classes: Optional[int] = None,
+                  max_per_image: Optional[int] = None, seed: int = 0, limit: Optional[int] = None):
+    """SISM samples (Sec. 3) of a dataset's splits: returns (samples, num_classes, target labels)."""
+    recs = []
+    if dataset == "camvid":
+        for s in splits:
+            recs += load_camvid(data_root, s, size_hw, limit=limit)
+        k = CAMVID_NUM_CLASSES
+        tl = list(CAMVID_TARGETS.values())
+    elif dataset == "cityscapes":
+        for s in splits:
+            recs += load_cityscapes(data_root, s, size_hw, limit=limit)
+        k = CITYSCAPES_NUM_CLASSES
+        tl = list(CITYSCAPES_TARGETS.values())
+    elif dataset == "ade20k":
+        for s in splits:
+            recs += load_ade20k(data_root, s, size_hw, limit=limit)
+        k = num_classes or int(max(int(r.seg.max()) for r in recs) + 1)
+        tl = list(targets or [])
+        if not tl:
+            raise SystemExit("--targets is required for ade20k (class ids of the SISM target classes)")
+    else:
+        raise SystemExit(f"unknown dataset {dataset!r}; use camvid, cityscapes or ade20k")
+    if targets:
+        tl = list(targets)
+    if num_classes:
+        k = num_classes
+    samples = samples_from_records(recs, tl, min_area_pixels(size_hw, min_area_frac), max_per_image, seed)
+    return samples, k, tl
+
+
+@torch.no_grad()
+def quick_eval(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, float]:
+    """Mean tIOU / hamm / NN (Sec. 4.1, core metrics) of the fused map (Eq. 2 / Eq. 8) on samples."""
+    from ..metrics import hamm_batch, noise_count_batch, tiou_batch
+
+    preds, gts, boxes, labels = [], [], [], []
+    ds = SISMDataset(samples)
+    for i in range(0, len(ds), batch_size):
+        b = collate([ds[j] for j in range(i, min(len(ds), i + batch_size))])
+        f_n = noise_filter(b["seg_u"], b["mask"], b["label"], model.cfg.num_classes) if model.cfg.use_da else None
+        pred = inpaint(model.predict_probs(b["seg_u"], b["mask"], f_n), b["seg_u"], b["mask"])
+        preds += list(pred.numpy())
+        gts += list(b["seg_c"].numpy())
+        boxes += [tuple(int(v) for v in bx) for bx in b["box"]]
+        labels += b["label"].tolist()
+    return {"tiou": float(np.mean(tiou_batch(preds, gts, boxes, labels))),
+            "hamm": float(np.mean(hamm_batch(preds, gts, boxes))),
+            "nn": float(np.mean(noise_count_batch(preds, gts, boxes)))}
+
+
+def _atomic_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(args: argparse.Namespace) -> Dict:
+    """Run (or resume) one training run; returns the final summary dict. See the module docstring."""
+    torch.set_num_threads(args.threads)
+    size_hw = tuple(args.size)
+    samples, k, tl = build_samples(args.dataset, args.data_root, args.splits, size_hw, args.min_area_frac,
+                                   args.targets, args.num_classes, limit=args.limit)
+    if not samples:
+        raise SystemExit("no training samples: check --data-root / --targets / --min-area-frac")
+    val = []
+    if args.val_split:
+        val, _, _ = build_samples(args.dataset, args.data_root, [args.val_split], size_hw, args.min_area_frac,
+                                  tl, k, limit=args.limit)
+        val = [val[i] for i in np.random.default_rng(args.seed).permutation(len(val))[: args.val_samples]]
+
+    cfg = TwoSMConfig(num_classes=k, base_channels=args.base_channels, n_down=args.n_down, n_res=args.n_res,
+                      use_da=args.da, lr=args.lr, outside_weight=args.outside_weight)
+    ckpt_path = Path(args.ckpt_dir) / args.name / "last.pt"
+    log_path = Path(args.log_dir) / f"{args.name}.jsonl"
+    torch.manual_seed(args.seed)
+    model = TwoSM(cfg)
+    opt_g, opt_d = model.make_optimizers()
+    state = {"epoch": 0, "batch": 0, "step": 0, "elapsed_s": 0.0, "sums": {}, "n": 0}
+    if args.resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if ck["config"] != cfg.to_dict():
+            raise SystemExit(f"--resume: {ckpt_path} was trained with config {ck['config']}, not {cfg.to_dict()}")
+        model.G.load_state_dict(ck["G"])
+        model.D.load_state_dict(ck["D"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        state = ck["state"]
+        print(f"[{args.name}] resumed from {ckpt_path} at epoch {state['epoch']} batch {state['batch']} "
+              f"step {state['step']}", flush=True)
+    elif not args.resume:
+        if log_path.exists():
+            log_path.unlink()
+
+    def save():
+        _atomic_save({"G": model.G.state_dict(), "D": model.D.state_dict(), "opt_g": opt_g.state_dict(),
+                      "opt_d": opt_d.state_dict(), "state": state, "config": cfg.to_dict(),
+                      "args": vars(args)}, ckpt_path)
+
+    ds = SISMDataset(samples, hflip=not args.no_flip, seed=args.seed)
+    n_batches = len(ds) // args.batch_size  # drop the last partial batch
+    print(f"[{args.name}] {len(samples)} training samples, {len(val)} validation samples, K={k}, "
+          f"targets={tl}, size={size_hw}, {n_batches} batches/epoch, da={cfg.use_da}, lr={cfg.lr}", flush=True)
+    t_last_ck = time.time()
+    model.train()
+    while state["epoch"] < args.epochs:
+        ep = state["epoch"]
+        ds.set_epoch(ep)
+        order = np.random.default_rng([args.seed, ep]).permutation(len(ds))
+        t0 = time.time()
+        while state["batch"] < n_batches and not (args.max_steps and state["step"] >= args.max_steps):
+            bi = state["batch"]
+            batch = collate([ds[int(j)] for j in order[bi * args.batch_size:(bi + 1) * args.batch_size]])
+            losses = model.train_step(batch, opt_g, opt_d)
+            if not all(np.isfinite(v) for v in losses.values()):
+                raise SystemExit(f"[{args.name}] non-finite loss at step {state['step']}: {losses}")
+            for key, v in losses.items():
+                state["sums"][key] = state["sums"].get(key, 0.0) + v
+            state["n"] += 1
+            state["batch"] += 1
+            state["step"] += 1
+            now = time.time()
+            state["elapsed_s"] += now - t0
+            t0 = now
+            if state["step"] % args.print_every == 0:
+                mean = {kk: round(vv / state["n"], 4) for kk, vv in state["sums"].items()}
+                print(f"[{args.name}] epoch {ep + 1}/{args.epochs} batch {bi + 1}/{n_batches} step "
+                      f"{state['step']} {mean} {state['elapsed_s']:.0f}s", flush=True)
+            if now - t_last_ck > 60 * args.ckpt_minutes:
+                save()
+                t_last_ck = now
+        if state["batch"] < n_batches:  # stopped by --max-steps
+            save()
+            print(f"[{args.name}] stopped at --max-steps {args.max_steps}", flush=True)
+            return {"step": state["step"], "stopped": "max_steps"}
+        rec = {"epoch": ep + 1, "step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
+               **{kk: vv / max(1, state["n"]) for kk, vv in state["sums"].items()}}
+        if val:
+            model.eval()
+            rec["val"] = quick_eval(model, val)
+            model.train()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        print(f"[{args.name}] epoch {ep + 1} done: {json.dumps(rec)}", flush=True)
+        state.update(epoch=ep + 1, batch=0, sums={}, n=0)
+        save()
+        t_last_ck = time.time()
+    summary = {"name": args.name, "epochs": args.epochs, "steps": state["step"],
+               "train_time_s": round(state["elapsed_s"], 1), "train_samples": len(samples),
+               "config": cfg.to_dict(), "seed": args.seed, "dataset": args.dataset, "splits": list(args.splits),
+               "size_hw": list(size_hw), "min_area_frac": args.min_area_frac, "batch_size": args.batch_size,
+               "command": getattr(args, "command_line", None)}
+    if args.export:
+        summary["sha256"] = save_generator(args.export, model, summary)
+        print(f"[{args.name}] exported generator to {args.export} (sha256 {summary['sha256']})", flush=True)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """Command-line options of ``python -m sem_metric.reference.train``."""
+    p = argparse.ArgumentParser(prog="python -m sem_metric.reference.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", required=True, help="run name (checkpoint folder, log file)")
+    p.add_argument("--dataset", default="camvid", choices=["camvid", "cityscapes", "ade20k"])
+    p.add_argument("--data-root", default=None, help="dataset folder (camvid: ../shared/data/camvid)")
+    p.add_argument("--splits", nargs="+", default=["train"])
+    p.add_argument("--val-split", default="val", help="split for the per-epoch check ('' to skip)")
+    p.add_argument("--val-samples", type=int, default=128)
+    p.add_argument("--size", nargs=2, type=int, default=[96, 128], metavar=("H", "W"))
+    p.add_argument("--min-area-frac", type=float, default=0.001, help="min object area / image area")
+    p.add_argument("--targets", nargs="*", type=int, default=None, help="target class ids (default per dataset)")
+    p.add_argument("--num-classes", type=int, default=None)
+    p.add_argument("--limit", type=int, default=None, help="use only the first N maps per split (smoke tests)")
+    p.add_argument("--da", action="store_true", help="TwoSM+DA(Train): L_rec on P^d (Eq. 7)")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--max-steps", type=int, default=0, help="stop (and checkpoint) after this many steps")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-5, help="Adam lr (paper Sec. 4.1: 2e-5)")
+    p.add_argument("--base-channels", type=int, default=16)
+    p.add_argument("--n-down", type=int, default=3)
+    p.add_argument("--n-res", type=int, default=2)
+    p.add_argument("--outside-weight", type=float, default=1.0)
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--ckpt-dir", default="runs/reference/checkpoints")
+    p.add_argument("--ckpt-minutes", type=float, default=3.0)
+    p.add_argument("--log-dir", default="benchmarks/reference/logs")
+    p.add_argument("--export", default=None, help="write the final generator here (.safetensors)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--print-every", type=int, default=25)
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``python -m sem_metric.reference.train``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    args.command_line = "python -m sem_metric.reference.train " + " ".join(argv)
+    summary = train(args)
+    if args.export and "sha256" in summary:
+        Path(args.log_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(args.log_dir) / f"{args.name}.summary.json", "w") as fh:
+            json.dump(summary, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,194 @@
+"""Build the shape-classifier training / validation caches (paper Sec. 3.3, 4.1).
+
+    python -m sem_metric.training.build_shapes --data-root ../shared/data --out cache/shapes
+
+writes ``train.npz`` (COCO instances train + VOC train components + animal-mnist minus a held-out
+10% + all MPEG-7), ``val_coco.npz``, ``val_voc.npz``, ``val_animal.npz`` (and ``*_panoptic.npz`` when
+``--coco-panoptic`` is given) plus ``summary.json``. The data root defaults to ``$SEM_METRIC_DATA``,
+else ``../shared/data`` relative to the repository root. With the full PS-COCO, the paper's recipe is
+``--sources panoptic --coco-panoptic panoptic_train2017.json panoptic_train2017/
+--coco-panoptic-val panoptic_val2017.json panoptic_val2017/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from sem_metric.coco_classes import COCO_CLASSES, NUM_CLASSES
+from sem_metric.training import shape_sources as S
+from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALL_SOURCES = ("coco", "voc", "animal", "mpeg7", "panoptic")
+DEFAULT_SOURCES = ("coco", "voc", "animal", "mpeg7")
+
+
+def default_data_root() -> Path:
+    """``$SEM_METRIC_DATA`` if set, else ``<repo root>/../shared/data``."""
+    env = os.environ.get("SEM_METRIC_DATA")
+    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data")
+
+
+def _parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m sem_metric.training.build_shapes",
+        description="Extract binary object shapes (COCO index 0..79) into ShapeBank .npz caches.",
+    )
+    ap.add_argument("--data-root", type=Path, default=None,
+                    help="shared data folder (default: $SEM_METRIC_DATA or <repo>/../shared/data)")
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "cache" / "shapes", help="output folder")
+    ap.add_argument("--sources", default=",".join(DEFAULT_SOURCES),
+                    help=f"comma-separated subset of {','.join(ALL_SOURCES)} (default: %(default)s); "
+                         "'panoptic' needs --coco-panoptic")
+    ap.add_argument("--coco-instances-train", type=Path, default=None,
+                    help="COCO instances JSON for training (default: <data-root>/coco-union/instances_train.json)")
+    ap.add_argument("--coco-instances-val", type=Path, default=None,
+                    help="COCO instances JSON for validation (default: <data-root>/coco-union/instances_val.json)")
+    ap.add_argument("--coco-panoptic", nargs=2, metavar=("JSON", "PNG_DIR"), default=None,
+                    help="PS-COCO panoptic train JSON + PNG folder (the paper's training data)")
+    ap.add_argument("--coco-panoptic-val", nargs=2, metavar=("JSON", "PNG_DIR"), default=None,
+                    help="PS-COCO panoptic val JSON + PNG folder (written as val_panoptic.npz)")
+    ap.add_argument("--coco-panoptic-categories", type=Path, default=None,
+                    help="panoptic_coco_categories.json, if the panoptic JSON has no 'categories'")
+    ap.add_argument("--voc-root", type=Path, default=None,
+                    help="VOC SegmentationClassAug root (default: <data-root>/voc-segclassaug)")
+    ap.add_argument("--animal-npz", type=Path, default=None,
+                    help="animal-mnist npz (default: <data-root>/animal-mnist/animal_mnist.npz)")
+    ap.add_argument("--mpeg7-root", type=Path, default=None, help="MPEG-7 root (default: <data-root>/mpeg7)")
+    ap.add_argument("--min-area-frac", type=float, default=S.DEFAULT_MIN_AREA_FRAC,
+                    help="drop instances smaller than this fraction of the image (paper: 0.01)")
+    ap.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="max side of stored crops")
+    ap.add_argument("--include-crowd", action="store_true", help="keep COCO iscrowd annotations")
+    ap.add_argument("--animal-val-frac", type=float, default=0.1, help="held-out fraction of animal-mnist")
+    ap.add_argument("--animal-threshold", type=int, default=S.ANIMAL_MNIST_THRESHOLD)
+    ap.add_argument("--seed", type=int, default=0, help="seed of the animal-mnist hold-out split")
+    ap.add_argument("--workers", type=int, default=2, help="processes for VOC label maps")
+    ap.add_argument("--no-progress", action="store_true", help="no tqdm bars on stderr")
+    return ap.parse_args(argv)
+
+
+def _class_stats(bank: ShapeBank) -> Dict:
+    counts = bank.class_counts()
+    present = np.flatnonzero(counts)
+    out: Dict = {
+        "total": len(bank),
+        "per_source": bank.source_counts(),
+        "num_classes_present": int(present.size),
+        "missing_classes": [COCO_CLASSES[i] for i in range(NUM_CLASSES) if counts[i] == 0],
+        "per_class": {COCO_CLASSES[i]: int(counts[i]) for i in range(NUM_CLASSES)},
+    }
+    if present.size:
+        lo = int(present[np.argmin(counts[present])])
+        hi = int(np.argmax(counts))
+        out["class_min"] = {"class": COCO_CLASSES[lo], "count": int(counts[lo])}
+        out["class_max"] = {"class": COCO_CLASSES[hi], "count": int(counts[hi])}
+    return out
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise SystemExit(f"build_shapes: {what} not found at {path} (set --data-root, $SEM_METRIC_DATA, "
+                         f"or the specific path option)")
+    return path
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    args = _parse_args(argv)
+    if args.no_progress:
+        os.environ["SEM_METRIC_NO_PROGRESS"] = "1"
+    progress = None if not args.no_progress else False
+    root = Path(args.data_root) if args.data_root is not None else default_data_root()
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    bad = [s for s in sources if s not in ALL_SOURCES]
+    if bad:
+        raise SystemExit(f"build_shapes: unknown source(s) {bad}; choose from {list(ALL_SOURCES)}")
+    if args.coco_panoptic and "panoptic" not in sources:
+        sources.append("panoptic")
+    if "panoptic" in sources and not (args.coco_panoptic or args.coco_panoptic_val):
+        raise SystemExit("build_shapes: source 'panoptic' needs --coco-panoptic JSON PNG_DIR")
+    kw = dict(min_area_frac=args.min_area_frac, max_side=args.max_side)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    t_all = time.time()
+    train_parts: List[ShapeBank] = []
+    vals: Dict[str, ShapeBank] = {}
+    seconds: Dict[str, float] = {}
+
+    def log(msg: str) -> None:
+        print(f"[build_shapes] {msg}", file=sys.stderr, flush=True)
+
+    if "panoptic" in sources:
+        t = time.time()
+        if args.coco_panoptic:
+            js, png = args.coco_panoptic
+            train_parts.append(S.from_coco_panoptic(_require(Path(js), "panoptic JSON"), _require(Path(png), "panoptic PNG dir"),
+                                                    args.coco_panoptic_categories, progress=progress, **kw))
+        if args.coco_panoptic_val:
+            js, png = args.coco_panoptic_val
+            vals["val_panoptic"] = S.from_coco_panoptic(_require(Path(js), "panoptic val JSON"), _require(Path(png), "panoptic val PNG dir"),
+                                                        args.coco_panoptic_categories, progress=progress, **kw)
+        seconds["panoptic"] = time.time() - t
+        log(f"panoptic done in {seconds['panoptic']:.1f}s")
+    if "coco" in sources:
+        t = time.time()
+        tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
+        va = args.coco_instances_val or root / "coco-union" / "instances_val.json"
+        train_parts.append(S.from_coco_instances(_require(tr, "COCO instances train JSON"),
+                                                 include_crowd=args.include_crowd, progress=progress, **kw))
+        vals["val_coco"] = S.from_coco_instances(_require(va, "COCO instances val JSON"),
+                                                 include_crowd=args.include_crowd, progress=progress, **kw)
+        seconds["coco"] = time.time() - t
+        log(f"coco done in {seconds['coco']:.1f}s")
+    if "voc" in sources:
+        t = time.time()
+        voc = _require(args.voc_root or root / "voc-segclassaug", "VOC root")
+        train_parts.append(S.from_voc(voc, "train", workers=args.workers, progress=progress, **kw))
+        vals["val_voc"] = S.from_voc(voc, "val", workers=args.workers, progress=progress, **kw)
+        seconds["voc"] = time.time() - t
+        log(f"voc done in {seconds['voc']:.1f}s")
+    if "animal" in sources:
+        t = time.time()
+        npz = _require(args.animal_npz or root / "animal-mnist" / "animal_mnist.npz", "animal-mnist npz")
+        with np.load(npz, allow_pickle=False) as z:
+            labels = z["labels"]
+        tr_idx, va_idx = S.animal_mnist_split(labels, args.animal_val_frac, args.seed)
+        train_parts.append(S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=tr_idx, **kw))
+        vals["val_animal"] = S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=va_idx, **kw)
+        seconds["animal"] = time.time() - t
+        log(f"animal done in {seconds['animal']:.1f}s")
+    if "mpeg7" in sources:
+        t = time.time()
+        train_parts.append(S.from_mpeg7(_require(args.mpeg7_root or root / "mpeg7", "MPEG-7 root"), **kw))
+        seconds["mpeg7"] = time.time() - t
+        log(f"mpeg7 done in {seconds['mpeg7']:.1f}s")
+
+    train = ShapeBank.concat(train_parts)
+    files = {"train": str(train.save(out / "train.npz"))}
+    for name, bank in vals.items():
+        files[name] = str(bank.save(out / f"{name}.npz"))
+    summary = {
+        "data_root": str(root),
+        "sources": sources,
+        "min_area_frac": args.min_area_frac,
+        "max_side": args.max_side,
+        "animal_val_frac": args.animal_val_frac if "animal" in sources else None,
+        "seed": args.seed,
+        "files": files,
+        "splits": {"train": _class_stats(train), **{k: _class_stats(v) for k, v in vals.items()}},
+        "seconds": {**{k: round(v, 2) for k, v in seconds.items()}, "total": round(time.time() - t_all, 2)},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
