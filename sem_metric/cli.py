@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List
 
 import click
 
@@ -50,7 +50,7 @@ def _threshold_cb(ctx, param, value):
     out = []
     for v in value or ():
         try:
-            out.append(report.parse_threshold(v, option=param.opts[0]))
+            out.append(report.parse_threshold(v))
         except InputError as e:
             raise click.BadParameter(str(e), ctx=ctx, param=param) from None
     return tuple(out)
@@ -58,7 +58,7 @@ def _threshold_cb(ctx, param, value):
 
 def _tolerance_cb(ctx, param, value):
     try:
-        return report.parse_tolerances(value or (), option=param.opts[0]), bool(value)
+        return report.parse_tolerances(value or ()), bool(value)
     except InputError as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 

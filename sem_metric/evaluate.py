@@ -7,7 +7,14 @@ does the same on maps that are already in memory. Both return a result dict whos
 documented in :mod:`sem_metric.report` (``schema == report.RESULT_SCHEMA``).
 
 Aggregation: tIOU, hamm and Sem are averaged over samples (one sample = one box); NN is the mean
-number of noise pixels per sample (the paper's NN), and ``nn_total`` is their sum.
+number of noise pixels per sample (the paper's NN), and ``nn_total`` is their sum. Pairs without
+boxes are counted but not read. tIOU / hamm / NN only look inside the box, so each pair is cropped
+to the union of its boxes before the batched metric functions run (exact, and cheap on large maps).
+
+Sem: predictions (and ground truths not found in the optional cache, :mod:`sem_metric.sem_cache`)
+are classified together in batches of ``batch_size``. A sample whose predicted target object inside
+the box equals the ground truth's (same O and M, hence the same classifier input) gets Sem = 0
+exactly without running the classifier.
 
 Sem labels are class ids of the label maps themselves (the classifier only sees the binary target
 object map O and the box mask M, so no mapping to COCO ids is needed).
@@ -202,6 +209,10 @@ class _SemRunner:
         if options.gt_cache is not None:
             from .sem_cache import GTProbabilityCache
 
+            if not info.get("sha256"):
+                raise InputError("a ground-truth cache needs classifier weights with a known sha256 (load them with "
+                                 "sem_metric.weights.load_classifier); this classifier has none")
+
             self.cache = GTProbabilityCache.open(
                 options.gt_cache, str(info.get("sha256")), PREPROCESSING_VERSION, __version__, warn=options.warn)
         self.queue: List[tuple] = []
@@ -317,6 +328,13 @@ def _evaluate_stream(items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]],
         progress(0, total)
     for name, load in items:
         n_pairs += 1
+        specs = boxes.get(name) or []
+        if not specs:  # nothing to score: counted, not read
+            without_boxes.append(name)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+            continue
         pred, gt = load()
         pred = as_label_map(pred, f"prediction {name!r}")
         gt = as_label_map(gt, f"ground truth {name!r}")
@@ -325,19 +343,15 @@ def _evaluate_stream(items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]],
                 f"{name!r}: prediction is {pred.shape[0]}x{pred.shape[1]} (HxW) but the ground truth is "
                 f"{gt.shape[0]}x{gt.shape[1]}; both maps of a pair must have the same size "
                 "(do not resize label maps with interpolation; use nearest-neighbour if you must)")
-        specs = boxes.get(name) or []
-        if not specs:
-            without_boxes.append(name)
-        else:
-            _validate_boxes(specs, name, pred.shape)
-            pair_rows = _label_metric_rows(name, pred, gt, specs, metrics)
-            if sem_runner is not None:
-                from .sem_cache import map_digest
+        _validate_boxes(specs, name, pred.shape)
+        pair_rows = _label_metric_rows(name, pred, gt, specs, metrics)
+        if sem_runner is not None:
+            from .sem_cache import map_digest
 
-                digest = map_digest(gt) if use_cache else None
-                for spec, row in zip(specs, pair_rows):
-                    sem_runner.add(pred, gt, spec, digest, row)
-            rows.extend(pair_rows)
+            digest = map_digest(gt) if use_cache else None
+            for spec, row in zip(specs, pair_rows):
+                sem_runner.add(pred, gt, spec, digest, row)
+        rows.extend(pair_rows)
         done += 1
         if progress is not None:
             progress(done, total)

@@ -21,13 +21,14 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
                       ``inputs`` and ``options``. Only the version fields are used by the baseline check.
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
 ``samples``           per-sample rows ``{file, box_index, bbox, label, <metric>...}``
+``checks``            (added by ``sem-score``) ``{passed, items: [{kind, metric, value, limit, passed,
+                      detail}], baseline: None | {path, version_mismatches, notes, tolerances}}``
 """
 from __future__ import annotations
 
 import csv
 import io as _io
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -82,29 +83,31 @@ def parse_metrics(spec: Any) -> Tuple[str, ...]:
 
 def _parse_number(text: str, what: str) -> float:
     if not re.fullmatch(_FLOAT_RE, text.strip()):
-        raise InputError(f"{what}: {text!r} is not a number")
-    value = float(text)
-    if not math.isfinite(value):
-        raise InputError(f"{what}: {text!r} is not a finite number")
-    return value
+        raise InputError(f"{what}{text!r} is not a number")
+    return float(text)
 
 
-def parse_threshold(spec: str, option: str = "threshold") -> Tuple[str, float]:
-    """Parse ``METRIC=VALUE`` (e.g. ``nn=5`` or ``tiou=0.8``) into ``(metric, value)``."""
+def parse_threshold(spec: str, option: Optional[str] = None) -> Tuple[str, float]:
+    """Parse ``METRIC=VALUE`` (e.g. ``nn=5`` or ``tiou=0.8``) into ``(metric, value)``.
+
+    ``option`` (e.g. ``"--fail-above"``) prefixes error messages.
+    """
+    pre = f"{option}: " if option else ""
     if not isinstance(spec, str) or spec.count("=") != 1:
-        raise InputError(f"{option}: expected METRIC=VALUE (e.g. {option} tiou=0.8), got {spec!r}")
+        raise InputError(f"{pre}expected METRIC=VALUE (e.g. tiou=0.8 or nn=5), got {spec!r}")
     name, value = (s.strip() for s in spec.split("="))
     name = name.lower()
     if name not in ALL_METRICS:
-        raise InputError(f"{option}: unknown metric {name!r} in {spec!r}; choose one of {','.join(ALL_METRICS)}")
-    return name, _parse_number(value, f"{option} {spec!r}")
+        raise InputError(f"{pre}unknown metric {name!r} in {spec!r}; choose one of {','.join(ALL_METRICS)}")
+    return name, _parse_number(value, f"{pre}in {spec!r}: ")
 
 
-def parse_tolerances(specs: Iterable[str], option: str = "--tolerance") -> Dict[str, float]:
+def parse_tolerances(specs: Iterable[str], option: Optional[str] = None) -> Dict[str, float]:
     """Parse tolerances: ``"X"`` (every metric) and/or ``"METRIC=X"`` (that metric; overrides X).
 
     Returns ``{metric: tolerance}`` for all metrics (0.0 by default). Negative values are rejected.
     """
+    pre = f"{option}: " if option else ""
     default = 0.0
     per: Dict[str, float] = {}
     for spec in specs:
@@ -112,11 +115,11 @@ def parse_tolerances(specs: Iterable[str], option: str = "--tolerance") -> Dict[
             name, value = parse_threshold(spec, option)
             per[name] = value
         else:
-            default = _parse_number(spec, option)
+            default = _parse_number(spec, pre)
     out = {m: per.get(m, default) for m in ALL_METRICS}
-    bad = [f"{m}={v}" for m, v in out.items() if v < 0]
+    bad = [f"{m}={v:g}" for m, v in out.items() if v < 0]
     if bad:
-        raise InputError(f"{option}: tolerances must be >= 0, got {', '.join(bad)}")
+        raise InputError(f"{pre}tolerances must be >= 0, got {', '.join(bad)}")
     return out
 
 
@@ -128,7 +131,7 @@ class Check:
     kind: str            # "fail-above", "fail-below" or "baseline"
     metric: str
     value: Optional[float]
-    limit: float
+    limit: Optional[float]
     passed: bool
     detail: str
 
@@ -242,7 +245,7 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
         tol = float(tolerances.get(m, 0.0))
         cur, base = cur_means[m], base_means[m]
         if cur is None or base is None:
-            checks.append(Check("baseline", m, cur, math.nan if base is None else base, False,
+            checks.append(Check("baseline", m, cur, base, False,
                                 f"{m}: mean missing (this run {_fmt(cur)}, baseline {_fmt(base)}), cannot compare"))
             continue
         if HIGHER_IS_BETTER[m]:
@@ -352,10 +355,9 @@ def format_table(result: Mapping[str, Any]) -> str:
     """Compact human-readable summary: counts line, then one line per metric mean."""
     c = result.get("counts") or {}
     lines = [
-        f"{c.get('samples', 0)} samples in {c.get('pairs_with_boxes', 0)} pairs "
-        f"(pred files {c.get('pred_files', '?')}, gt files {c.get('gt_files', '?')}, "
-        f"pairs {c.get('pairs', '?')}, without boxes {c.get('pairs_without_boxes', 0)}, "
-        f"skipped {c.get('skipped', 0)})"
+        f"samples {c.get('samples', 0)} | pairs {c.get('pairs', 0)} ({c.get('pairs_with_boxes', 0)} with boxes, "
+        f"{c.get('pairs_without_boxes', 0)} without) | files pred {c.get('pred_files', '?')}, "
+        f"gt {c.get('gt_files', '?')} | skipped {c.get('skipped', 0)}"
     ]
     lines.append(f"{'metric':<7} {'mean':>12}  better")
     for m in result["metrics"]:

@@ -26,8 +26,8 @@ from sem_metric.training import shape_sources as S
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ALL_SOURCES = ("coco", "voc", "animal", "mpeg7", "panoptic")
-DEFAULT_SOURCES = ("coco", "voc", "animal", "mpeg7")
+ALL_SOURCES = ("coco", "coco_small", "voc", "animal", "mpeg7", "panoptic")
+DEFAULT_SOURCES = ("coco", "coco_small", "voc", "animal", "mpeg7")
 
 
 def default_data_root() -> Path:
@@ -65,6 +65,9 @@ def _parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     ap.add_argument("--min-area-frac", type=float, default=S.DEFAULT_MIN_AREA_FRAC,
                     help="drop instances smaller than this fraction of the image (paper: 0.01)")
     ap.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="max side of stored crops")
+    ap.add_argument("--coco-small-min-px", type=int, default=400,
+                    help="source 'coco_small': COCO train instances with at least this many pixels but below "
+                         "--min-area-frac of the image (extra shapes for rare classes; written to train_coco_small.npz)")
     ap.add_argument("--include-crowd", action="store_true", help="keep COCO iscrowd annotations")
     ap.add_argument("--animal-val-frac", type=float, default=0.1, help="held-out fraction of animal-mnist")
     ap.add_argument("--animal-threshold", type=int, default=S.ANIMAL_MNIST_THRESHOLD)
@@ -147,6 +150,16 @@ def main(argv: Optional[List[str]] = None) -> Dict:
                                                  include_crowd=args.include_crowd, progress=progress, **kw)
         seconds["coco"] = time.time() - t
         log(f"coco done in {seconds['coco']:.1f}s")
+    if "coco_small" in sources:
+        t = time.time()
+        tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
+        extra = S.from_coco_instances(_require(tr, "COCO instances train JSON"), min_area_frac=0.0,
+                                      max_side=args.max_side, max_area_frac=args.min_area_frac,
+                                      min_area_px=args.coco_small_min_px, include_crowd=args.include_crowd,
+                                      source="coco_instances_small", progress=progress)
+        vals["train_coco_small"] = extra  # a separate training file, saved beside train.npz
+        seconds["coco_small"] = time.time() - t
+        log(f"coco_small done in {seconds['coco_small']:.1f}s")
     if "voc" in sources:
         t = time.time()
         voc = _require(args.voc_root or root / "voc-segclassaug", "VOC root")

@@ -9,8 +9,8 @@ Presets (``--preset``, every field overridable by its own option):
   keep the checkpoint with the best validation accuracy. (The paper also starts from ImageNet weights,
   which this offline package cannot download; the gated stem is new in any case.)
 * ``cpu``: what the shipped weights used, from scratch on 2 CPU cores: EfficientNet-B0, AdamW
-  lr 2e-3, weight decay 0.05, cosine decay after a 1-epoch warm-up, label smoothing 0.1, 12 epochs
-  of 20,000 class-balanced draws (balance power 0.6).
+  lr 2e-3, weight decay 0.05, cosine decay after a 1-epoch warm-up, label smoothing 0.1, 8 epochs
+  of 16,000 class-balanced draws (balance power 0.6).
 
 Both use class-balanced sampling (weights ``count**-balance_power``), shape augmentation
 (:mod:`sem_metric.training.shape_augment`), deterministic seeds (the order of epoch ``e`` and the
@@ -67,7 +67,7 @@ PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(arch="efficientnet_b7", optimizer="adam", lr=1e-5, weight_decay=0.0, schedule="step",
                          step_every=10, step_gamma=0.7, warmup_epochs=0.0, epochs=50, batch_size=32,
                          label_smoothing=0.0, balance_power=0.0),
-    "cpu": TrainConfig(balance_power=0.6, epochs=12, epoch_size=20000),
+    "cpu": TrainConfig(balance_power=0.6, epochs=8, epoch_size=16000),
 }
 
 OPTIMIZERS = {
