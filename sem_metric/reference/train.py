@@ -139,6 +139,7 @@ def train(args: argparse.Namespace) -> Dict:
           f"targets={tl}, size={size_hw}, {n_batches} batches/epoch, da={cfg.use_da}, lr={cfg.lr}", flush=True)
     t_last_ck = time.time()
     model.train()
+    stopped = "epochs"
     while state["epoch"] < args.epochs:
         ep = state["epoch"]
         ds.set_epoch(ep)
@@ -168,7 +169,8 @@ def train(args: argparse.Namespace) -> Dict:
         if state["batch"] < n_batches:  # stopped by --max-steps
             save()
             print(f"[{args.name}] stopped at --max-steps {args.max_steps}", flush=True)
-            return {"step": state["step"], "stopped": "max_steps"}
+            stopped = "max_steps"
+            break
         rec = {"epoch": ep + 1, "step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
                **{kk: vv / max(1, state["n"]) for kk, vv in state["sums"].items()}}
         if val:
@@ -182,7 +184,7 @@ def train(args: argparse.Namespace) -> Dict:
         state.update(epoch=ep + 1, batch=0, sums={}, n=0)
         save()
         t_last_ck = time.time()
-    summary = {"name": args.name, "epochs": args.epochs, "steps": state["step"],
+    summary = {"name": args.name, "epochs": args.epochs, "steps": state["step"], "stopped": stopped,
                "train_time_s": round(state["elapsed_s"], 1), "train_samples": len(samples),
                "config": cfg.to_dict(), "seed": args.seed, "dataset": args.dataset, "splits": list(args.splits),
                "size_hw": list(size_hw), "min_area_frac": args.min_area_frac, "batch_size": args.batch_size,
