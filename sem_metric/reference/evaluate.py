@@ -100,7 +100,8 @@ def _load_classifier(arg: Optional[str]):
 
 
 def evaluate(args: argparse.Namespace) -> Dict:
-    """Run the evaluation and return the result dict written as JSON (see module docstring)."""
+    """Run the Sec. 4.2 / Table 1-style evaluation (rows: Eq. 2, Eq. 8, Eq. 9) and return the result dict
+    written as JSON (see the module docstring)."""
     torch.set_num_threads(args.threads)
     size_hw = tuple(args.size)
     samples, k, tl = build_samples("camvid", args.data_root, [args.split], size_hw, args.min_area_frac,
@@ -162,7 +163,7 @@ def evaluate(args: argparse.Namespace) -> Dict:
 
 
 def to_markdown(res: Dict) -> str:
-    """Markdown rendering of :func:`evaluate`'s result (Table 1 layout of the paper)."""
+    """Markdown rendering of :func:`evaluate`'s result (Table 1 layout of the paper, Sec. 4.2)."""
     has_sem = any("sem" in r for r in res["rows"])
     head = "| Method | tIOU ↑ | hamm ↑ | NN ↓ | " + ("Sem ↓ | " if has_sem else "") + "NN_fN ↓ | inference |"
     sep = "|---" * (head.count("|") - 1) + "|"
@@ -218,7 +219,7 @@ def to_markdown(res: Dict) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    """Command-line options of ``python -m sem_metric.reference.evaluate``."""
+    """Command-line options of ``python -m sem_metric.reference.evaluate`` (Sec. 4.1 metrics, Table 1 rows)."""
     p = argparse.ArgumentParser(prog="python -m sem_metric.reference.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--twosm", nargs="+", required=True, help="TwoSM generator(s) (.safetensors, one per seed)")
@@ -238,7 +239,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``python -m sem_metric.reference.evaluate``: writes ``<out>.json`` and ``<out>.md``."""
+    """Entry point of ``python -m sem_metric.reference.evaluate`` (Sec. 4.2, Table 1): writes ``<out>.json``
+    and ``<out>.md``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.command_line = "python -m sem_metric.reference.evaluate " + " ".join(argv)

@@ -50,7 +50,8 @@ ADE20K_SCENEPARSING_NUM_CLASSES = 151
 
 
 def default_data_root() -> Path:
-    """Data folder: ``$SEM_METRIC_DATA`` when set, else ``../shared/data`` next to the repository."""
+    """Data folder of the label maps used for SISM (Sec. 4.1 datasets): ``$SEM_METRIC_DATA`` when set, else
+    ``../shared/data`` next to the repository."""
     env = os.environ.get("SEM_METRIC_DATA")
     return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
@@ -60,7 +61,7 @@ def default_data_root() -> Path:
 
 @dataclass
 class LabelMapRecord:
-    """One label map at working resolution: ``seg`` (H, W) int64 class ids, optional ``instances``
+    """One complete label map S^c (Sec. 3) at working resolution: ``seg`` (H, W) int64 class ids, optional ``instances``
     (H, W) int64 instance ids (0 / negative = no instance), and the file it came from."""
 
     name: str
@@ -155,7 +156,8 @@ def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.
 
 
 def min_area_pixels(size_hw: Tuple[int, int], fraction: float) -> int:
-    """Minimum object area in pixels: ``ceil(fraction * H * W)`` (at least 1)."""
+    """Minimum target-object area in pixels (cf. the 1% size filter of Sec. 4.1): ``ceil(fraction * H * W)``,
+    at least 1."""
     return max(1, int(np.ceil(float(fraction) * size_hw[0] * size_hw[1])))
 
 
@@ -260,7 +262,7 @@ def load_camvid(root: Optional[str] = None, split: str = "test",
 
 
 def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Split a Cityscapes ``instanceIds`` map into (class ids, instance ids): pixels >= 1000 hold
+    """Split a Cityscapes (Sec. 4.1 dataset) ``instanceIds`` map into (class ids, instance ids): pixels >= 1000 hold
     ``class * 1000 + k`` (thing instances), smaller values are the class id itself (stuff or a crowd
     region without instances) and get instance id 0."""
     inst = np.asarray(inst).astype(np.int64)
@@ -311,7 +313,7 @@ def load_cityscapes(root: str, split: str = "val", size_hw: Optional[Tuple[int, 
 
 
 def decode_ade20k_seg(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Decode a full-ADE20K ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division),
+    """Decode a full-ADE20K (Sec. 4.1 dataset) ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division),
     instance mask id = B (0 = none). Returns (class ids, instance ids) int64."""
     rgb = np.asarray(rgb).astype(np.int64)
     if rgb.ndim != 3 or rgb.shape[2] < 3:
@@ -383,7 +385,7 @@ class SISMDataset(torch.utils.data.Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the flip coins of ``epoch``."""
+        """Select the flip coins of ``epoch`` (data augmentation of the Sec. 3 samples)."""
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -406,5 +408,5 @@ class SISMDataset(torch.utils.data.Dataset):
 
 
 def collate(items: Sequence[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
-    """Stack :class:`SISMDataset` items into a batch."""
+    """Stack :class:`SISMDataset` items (SISM samples of Sec. 3) into a batch."""
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}

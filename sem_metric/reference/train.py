@@ -92,7 +92,8 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def train(args: argparse.Namespace) -> Dict:
-    """Run (or resume) one training run; returns the final summary dict. See the module docstring."""
+    """Run (or resume) one training run of Eq. 1 (TwoSM) or Eq. 7 (``--da``); returns the final summary
+    dict. See the module docstring."""
     torch.set_num_threads(args.threads)
     size_hw = tuple(args.size)
     samples, k, tl = build_samples(args.dataset, args.data_root, args.splits, size_hw, args.min_area_frac,
@@ -196,7 +197,7 @@ def train(args: argparse.Namespace) -> Dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    """Command-line options of ``python -m sem_metric.reference.train``."""
+    """Command-line options of ``python -m sem_metric.reference.train`` (Sec. 4.1 implementation details)."""
     p = argparse.ArgumentParser(prog="python -m sem_metric.reference.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", required=True, help="run name (checkpoint folder, log file)")
@@ -232,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``python -m sem_metric.reference.train``."""
+    """Entry point of ``python -m sem_metric.reference.train`` (trains with Eq. 1 or Eq. 7)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.command_line = "python -m sem_metric.reference.train " + " ".join(argv)

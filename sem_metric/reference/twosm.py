@@ -58,12 +58,12 @@ class TwoSMConfig:
     betas: tuple = (0.5, 0.999)
 
     def to_dict(self) -> dict:
-        """JSON-friendly dict (tuples as lists)."""
+        """JSON-friendly dict of the Sec. 3.1 / 4.1 settings (tuples as lists)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "TwoSMConfig":
-        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        """Inverse of :meth:`to_dict` (Sec. 3.1 / 4.1 settings); unknown keys are an error."""
         names = {f.name for f in fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -84,6 +84,7 @@ class _ResBlock(nn.Module):
             nn.Conv2d(c, c, 3, padding=1), _norm(c))
 
     def forward(self, x):
+        """Dilated residual block of the shared encoder (Sec. 3.1)."""
         return F.relu(x + self.body(x))
 
 
@@ -99,6 +100,7 @@ class _Decoder(nn.Module):
         self.head = nn.Conv2d(chans[0], out_channels, 1)
 
     def forward(self, feats):
+        """Decode a stream (context P~ or object O~, Sec. 3.1) from the encoder features."""
         x = feats[-1]
         for up, skip in zip(self.ups, reversed(feats[:-1])):
             x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
@@ -166,7 +168,7 @@ class PatchDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, seg_u_onehot: torch.Tensor, obj: torch.Tensor) -> torch.Tensor:
-        """Patch scores for (S^u one-hot (N,K,H,W), O (N,1,H,W))."""
+        """Patch scores for (S^u one-hot (N,K,H,W), O (N,1,H,W)), the conditional L_adv of Eq. 1."""
         return self.net(torch.cat([seg_u_onehot, obj], 1))
 
 
@@ -223,7 +225,7 @@ class TwoSM(nn.Module):
         return opt_g, opt_d
 
     def object_map(self, obj_logit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """O~ = sigmoid(object logit) * M (N, 1, H, W)."""
+        """O~ = sigmoid(object logit) * M (N, 1, H, W): the binary object map of Sec. 3.1 / Eq. 1."""
         return torch.sigmoid(obj_logit) * mask.float()[:, None]
 
     def train_step(self, batch: Dict[str, torch.Tensor], opt_g, opt_d,
@@ -299,7 +301,7 @@ def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool
 
 
 def load_generator(path) -> "TwoSM":
-    """Load a generator exported by :func:`save_generator` into a :class:`TwoSM` (float32, eval mode);
+    """Load a generator G^0 (Sec. 3.1) exported by :func:`save_generator` into a :class:`TwoSM` (float32, eval mode);
     the discriminator is freshly initialised (not needed at test time). ``model.meta`` holds the
     metadata dict, ``model.sha256`` the file hash."""
     import hashlib

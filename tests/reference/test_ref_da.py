@@ -1,6 +1,5 @@
 """Denoise Activation (paper Sec. 3.2): f^N (Eqs. 3-4) on hand-built maps, DA for training (Eqs. 5-6),
 DA for testing (Eq. 9) and the fusion of Eqs. 2 / 8."""
-import math
 
 import numpy as np
 import pytest
