@@ -284,22 +284,15 @@ def _label_metric_rows(name: str, pred: np.ndarray, gt: np.ndarray, specs: Seque
                        metrics: Sequence[str]) -> List[Dict[str, Any]]:
     """tIOU / hamm / NN of every box of one pair with the batched metric functions (Sec. 4.1).
 
-    All three metrics only look inside the box, so the maps are cropped to the union of the pair's
-    boxes first (boxes shifted accordingly): exact, and cheap on large maps.
+    The maps are broadcast (views, no copies) to one per box; the metrics only read the box regions.
     """
     from . import metrics as M
 
     n = len(specs)
-    ux0 = min(s.box.x0 for s in specs)
-    uy0 = min(s.box.y0 for s in specs)
-    ux1 = max(s.box.x1 for s in specs)
-    uy1 = max(s.box.y1 for s in specs)
-    pc, gc = pred[uy0:uy1, ux0:ux1], gt[uy0:uy1, ux0:ux1]
-    boxes = np.array([[s.box.x0 - ux0, s.box.y0 - uy0, s.box.x1 - ux0, s.box.y1 - uy0] for s in specs],
-                     dtype=np.int64)
+    boxes = np.array([s.box.as_tuple() for s in specs], dtype=np.int64)
     labels = np.array([s.label for s in specs], dtype=np.int64)
-    preds = np.broadcast_to(pc, (n,) + pc.shape)
-    gts = np.broadcast_to(gc, (n,) + gc.shape)
+    preds = np.broadcast_to(pred, (n,) + pred.shape)
+    gts = np.broadcast_to(gt, (n,) + gt.shape)
     rows = [{"file": name, "box_index": i, "bbox": list(s.box.as_tuple()), "label": s.label}
             for i, s in enumerate(specs)]
     if "tiou" in metrics:
