@@ -133,7 +133,9 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
 
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    # channels_last: ~1.5x faster depthwise-conv backward on CPU (oneDNN); weights are saved in standard layout
     model = build_shape_classifier(ClassifierConfig(arch=cfg.arch, drop_rate=cfg.drop_rate))
+    model = model.to(memory_format=torch.channels_last)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None, "config": asdict(cfg)}
@@ -164,6 +166,7 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
             x, y = make_batch(train_bank, idx, augment=True, seed_key=(cfg.seed, epoch, step + 1))
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg, epoch + step / steps_per_epoch)
+            x = x.contiguous(memory_format=torch.channels_last)
             loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
