@@ -297,6 +297,7 @@ def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool
           for k, v in model.G.state_dict().items()}
     save_file(sd, str(path), metadata={"config": json.dumps(model.cfg.to_dict()),
                                        "meta": json.dumps(meta or {}), "format": "sem_metric.twosm.G/1"})
+    path.chmod(0o644)
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 

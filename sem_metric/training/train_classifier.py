@@ -17,7 +17,8 @@ Both use class-balanced sampling (weights ``count**-balance_power``), shape augm
 augmentation of each position are functions of ``(seed, e, position)``), a checkpoint every
 ``--checkpoint-every`` steps and at each epoch end (resume with the same command: it continues from
 ``<out>/last.pt``, mid-epoch included), a JSON log line per epoch in ``<out>/log.jsonl``, and
-``<out>/best.safetensors`` (best top-1 on the first validation bank) loadable by
+``<out>/best.safetensors`` (best on the first validation bank by ``select``: top-1 for the paper preset,
+the mean of top-1 and balanced top-1 for ``cpu``) loadable by
 :func:`sem_metric.load_classifier`.
 """
 from __future__ import annotations
@@ -60,14 +61,21 @@ class TrainConfig:
     balance_power: float = 0.5
     drop_rate: float = 0.2
     epoch_size: int = 0  # draws per epoch; 0 = the training bank's size
+    select: str = "top1+balanced"  # checkpoint selection on the first validation bank, see SELECTION
     seed: int = 0
 
 
 PRESETS: dict[str, TrainConfig] = {
     "paper": TrainConfig(arch="efficientnet_b7", optimizer="adam", lr=1e-5, weight_decay=0.0, schedule="step",
                          step_every=10, step_gamma=0.7, warmup_epochs=0.0, epochs=50, batch_size=32,
-                         label_smoothing=0.0, balance_power=0.0),
+                         label_smoothing=0.0, balance_power=0.0, select="top1"),
     "cpu": TrainConfig(balance_power=0.6, epochs=8, epoch_size=16000),
+}
+
+# how "best on validation" is scored, from a classification report of the first validation bank
+SELECTION = {
+    "top1": lambda rep: rep["top1"],
+    "top1+balanced": lambda rep: 0.5 * (rep["top1"] + rep["balanced_top1"]),
 }
 
 OPTIMIZERS = {
@@ -127,8 +135,12 @@ def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
 
 
 def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConfig, out: Path,
-          checkpoint_every: int = 200, max_steps: int | None = None, progress: bool = True) -> dict:
-    """Run (or resume) training; returns the final state dict (best metrics, epochs done)."""
+          checkpoint_every: int = 200, max_steps: int | None = None, progress: bool = True,
+          keep_epochs: bool = False) -> dict:
+    """Run (or resume) training; returns the final state dict (best metrics, epochs done).
+
+    ``keep_epochs`` also writes every epoch's weights (``epoch_NNN.safetensors``) for post-hoc selection.
+    """
     from .classifier_metrics import classification_report
 
     out.mkdir(parents=True, exist_ok=True)
@@ -193,11 +205,13 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
         for name, bank in val_banks.items():
             rep = classification_report(predict_logits(model, bank), bank.labels)
             record[name] = {k: rep[k] for k in ("top1", "top5", "balanced_top1", "n")}
-        score = record[first_val]["top1"]
+        score = SELECTION[cfg.select](record[first_val])
+        extra = {"sem_metric.trained_epochs": str(epoch + 1)}
+        if keep_epochs:
+            save_classifier_weights(model, out / f"epoch_{epoch:03d}.safetensors", extra)
         if state["best"] is None or score > state["best"]["score"]:
-            sha = save_classifier_weights(model, out / "best.safetensors",
-                                          {"sem_metric.trained_epochs": str(epoch + 1)})
-            state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}.top1", "sha256": sha}
+            sha = save_classifier_weights(model, out / "best.safetensors", extra)
+            state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}:{cfg.select}", "sha256": sha}
         record["best"] = state["best"]
         with open(out / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -220,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--keep-epochs", action="store_true", help="also save each epoch's weights")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -227,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = replace(PRESETS[args.preset], **overrides)
     train_bank = ShapeBank.concat([ShapeBank.load(path) for path in args.train])
     val_banks = {path.stem: ShapeBank.load(path) for path in args.val}
-    state = train(train_bank, val_banks, cfg, args.out, args.checkpoint_every, args.max_steps, not args.no_progress)
+    state = train(train_bank, val_banks, cfg, args.out, args.checkpoint_every, args.max_steps, not args.no_progress,
+                  args.keep_epochs)
     print(json.dumps({"best": state["best"], "epochs_done": state["epoch"]}))
     return 0
 
