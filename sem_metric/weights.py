@@ -66,7 +66,7 @@ SHIPPED_WEIGHTS: dict[str, ShippedWeights] = {
     "sem-effb0-v1": ShippedWeights(
         name="sem-effb0-v1",
         filename="sem_effb0_v1.safetensors",
-        sha256="0000000000000000000000000000000000000000000000000000000000000000",
+        sha256="297bdb7661425d41c3f1c1302f24487d9071403e809364970d362581307076bc",
         description="EfficientNet-B0 + gated stem, box-window-v1 @ 96 px, trained on CPU on the open "
                     "COCO/VOC/animal/MPEG-7 shapes (see weights/MODEL_CARD.md)",
     ),

@@ -45,8 +45,8 @@ def test_shipped_weights_classify_real_shapes_far_above_chance(shipped, shapes):
     top1_acc = float(np.mean(top5[:, 0] == shapes.labels))
     top5_acc = float(np.mean((top5 == shapes.labels[:, None]).any(axis=1)))
     # chance is 1/80 = 0.0125 (top-1) and 0.0625 (top-5)
-    assert top1_acc >= 0.15, top1_acc
-    assert top5_acc >= 0.35, top5_acc
+    assert top1_acc >= 0.10, top1_acc
+    assert top5_acc >= 0.30, top5_acc
 
 
 def test_sem_prefers_same_shape_transforms_over_other_classes(shipped, shapes):
