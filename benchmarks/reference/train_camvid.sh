@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reference CamVid runs of TwoSM and TwoSM+DA(Train) (paper Sec. 3.1-3.2): two seeds each, 1 CPU thread,
-# one run after the other (~12-15 min each on a shared 2-core machine). Re-running this script resumes
+# one run after the other (11-15 min each on a shared 2-core machine). Re-running this script resumes
 # interrupted runs (--resume; checkpoints in runs/reference/checkpoints/<name>/last.pt). Then the
 # Table-1-style evaluation (benchmarks/reference/camvid_table.{json,md}).
 set -euo pipefail

@@ -201,10 +201,15 @@ def to_markdown(res: Dict) -> str:
         pc = r["per_class"]
         lines.append("| " + r["method"] + " | " + " | ".join(
             f"{pc[c]['tiou']:.4f} | {pc[c]['nn']:.3f}" if c in pc else "- | -" for c in classes) + " |")
-    if len(res["rows"][0]["per_model"]) > 1:
-        lines += ["", "Per seed (means): " + "; ".join(
-            f"{r['method']}: " + ", ".join(f"tIOU {pm['tiou']:.4f} / NN {pm['nn']:.3f}" for pm in r["per_model"])
-            for r in res["rows"])]
+    n_models = len(res["rows"][0]["per_model"])
+    if n_models > 1:
+        ms = ["tiou", "hamm", "nn"] + (["sem"] if has_sem else [])
+        lines += ["", "Per trained model (checkpoint order below; means over samples):", "",
+                  "| Method | " + " | ".join(f"#{i} {m}" for i in range(n_models) for m in ms) + " |",
+                  "|---" * (1 + n_models * len(ms)) + "|"]
+        for r in res["rows"]:
+            lines.append("| " + r["method"] + " | " + " | ".join(
+                f"{pm[m]:.3f}" if m == "nn" else f"{pm[m]:.4f}" for pm in r["per_model"] for m in ms) + " |")
     lines += ["", res["nn_definition"] + ".", "",
               f"Label 11 (unlabelled): {res['unlabelled']}.", ""]
     if res.get("classifier"):
