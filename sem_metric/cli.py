@@ -150,6 +150,9 @@ def _write_text(path: str, text: str) -> None:
                                                "hf://owner/repo/file[@rev]. Default: shipped weights.")
 @click.option("--device", metavar="DEVICE", help="Sem device: cpu, cuda, cuda:N or auto (default auto).")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N", help="Sem classifier batch size (default 64).")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+              help="CPU threads for the Sem classifier (torch.set_num_threads; default: torch's choice). "
+                   "Use 1 on a machine whose cores are busy with other jobs.")
 @click.option("--gt-cache", "gt_cache", metavar="NPZ", type=click.Path(dir_okay=False),
               help="Cache of ground-truth classifier probabilities (.npz); created/updated as needed.")
 @click.option("--progress", "force_progress", is_flag=True,
@@ -160,7 +163,7 @@ def _write_text(path: str, text: str) -> None:
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
          baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
-         batch_size, gt_cache, force_progress, quiet):
+         batch_size, threads, gt_cache, force_progress, quiet):
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
     if json_path == "-" and csv_path == "-":
@@ -175,9 +178,13 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
     sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
-                                   ("--gt-cache", gt_cache)) if v is not None}
+                                   ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
     if "sem" not in metrics and sem_given:
         _warn(f"{', '.join(sem_given)} only apply to Sem, which is not computed (add sem to --metrics)")
+    if threads is not None and "sem" in metrics:
+        import torch
+
+        torch.set_num_threads(threads)
 
     try:
         code = _run(pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,

@@ -56,7 +56,8 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
         with torch.inference_mode():
             for start in range(0, len(unique_rows), batch_size):
                 rows = unique_rows[start:start + batch_size]
-                logits = classifier(inputs[rows].to(device))
+                batch = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
+                logits = classifier(batch)
                 out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
     finally:
         classifier.train(was_training)

@@ -66,7 +66,7 @@ SHIPPED_WEIGHTS: dict[str, ShippedWeights] = {
     "sem-effb0-v1": ShippedWeights(
         name="sem-effb0-v1",
         filename="sem_effb0_v1.safetensors",
-        sha256="297bdb7661425d41c3f1c1302f24487d9071403e809364970d362581307076bc",
+        sha256="ad03a88d3d71928820bbad43ffa7fde1f8e9885dfb9b75662925898118a151f7",
         description="EfficientNet-B0 + gated stem, box-window-v1 @ 96 px, trained on CPU on the open "
                     "COCO/VOC/animal/MPEG-7 shapes (see weights/MODEL_CARD.md)",
     ),
@@ -167,6 +167,8 @@ def load_classifier(weights: WeightsRef = None, device: str | None = None, sha25
     ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None``/``"auto"`` = CUDA when available, else CPU.
     The returned module has ``.info`` with the name, sha256, source, config and preprocessing version.
     """
+    import torch
+
     from .classifier import ClassifierConfig, ShapeClassifier
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
 
@@ -202,7 +204,8 @@ def load_classifier(weights: WeightsRef = None, device: str | None = None, sha25
     model.info = {**info, "sha256": digest, "arch": config.arch, "config": config.to_dict(),
                   "preprocessing": preprocessing, "input_size": input_size}
     model.eval()
-    return model.to(resolve_device(device))
+    # channels_last: ~1.5x faster EfficientNet inference on CPU (oneDNN); numbers are deterministic either way
+    return model.to(resolve_device(device), memory_format=torch.channels_last)
 
 
 @functools.lru_cache(maxsize=4)
