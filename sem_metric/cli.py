@@ -164,6 +164,7 @@ def _write_text(path: str, text: str) -> None:
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
          baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
          batch_size, threads, gt_cache, force_progress, quiet):
+    """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
     if json_path == "-" and csv_path == "-":

@@ -103,6 +103,7 @@ def _require(path: Path, what: str) -> Path:
 
 
 def main(argv: Optional[List[str]] = None) -> Dict:
+    """CLI entry point: build the ShapeBank caches and print/write the summary."""
     args = _parse_args(argv)
     if args.no_progress:
         os.environ["SEM_METRIC_NO_PROGRESS"] = "1"

@@ -44,6 +44,7 @@ def to_markdown(result: dict, min_n: int = 1) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: evaluate classifier weights on ShapeBank validation sets."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=None, help="shipped name, path or hf://owner/repo/file (default: shipped)")
     p.add_argument("--bank", type=Path, nargs="+", required=True, help="ShapeBank .npz files to evaluate on")

@@ -223,6 +223,7 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: train (or resume) the Sem shape classifier."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True, type=Path, nargs="+", help="training ShapeBank .npz files (concatenated)")
     p.add_argument("--val", required=True, type=Path, nargs="+", help="validation banks; the first selects the best")
