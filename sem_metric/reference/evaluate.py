@@ -1,8 +1,8 @@
 """Table-1-style evaluation of TwoSM and TwoSM+DA (paper Sec. 4.1-4.2) on CamVid test label maps.
 
     python -m sem_metric.reference.evaluate \\
-        --twosm benchmarks/reference/checkpoints/twosm.safetensors \\
-        --twosm-da benchmarks/reference/checkpoints/twosm_da.safetensors \\
+        --twosm benchmarks/reference/checkpoints/twosm_e8.safetensors \\
+        --twosm-da benchmarks/reference/checkpoints/twosm_da_e8.safetensors \\
         --out benchmarks/reference/camvid_table
 
 Rows (Sec. 4.1, ablation settings):

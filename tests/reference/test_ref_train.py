@@ -53,6 +53,25 @@ def test_resume_continues_step_count_and_matches_uninterrupted_run(tmp_path):
         torch.testing.assert_close(v, cb["G"][k], rtol=1e-5, atol=1e-6)
 
 
+def test_resume_with_more_epochs_matches_longer_uninterrupted_run(tmp_path):
+    # how the committed 8-epoch CamVid generators were made: a finished shorter run's last.pt, resumed with
+    # a larger --epochs, gives the same weights and per-epoch log as training that long from the start
+    root = _camvid(tmp_path / "camvid")
+    assert tr.main(_args(root, tmp_path / "a", "--epochs", "1")) == 0
+    assert tr.main(_args(root, tmp_path / "a", "--epochs", "2", "--resume")) == 0
+    assert tr.main(_args(root, tmp_path / "b", "--epochs", "2")) == 0
+    ca = torch.load(tmp_path / "a" / "ck" / "tiny" / "last.pt", weights_only=False)
+    cb = torch.load(tmp_path / "b" / "ck" / "tiny" / "last.pt", weights_only=False)
+    assert ca["state"]["step"] == cb["state"]["step"] == 6 and ca["state"]["epoch"] == 2
+    for k, v in ca["G"].items():
+        torch.testing.assert_close(v, cb["G"][k], rtol=1e-5, atol=1e-6)
+    la = [json.loads(l) for l in (tmp_path / "a" / "logs" / "tiny.jsonl").read_text().splitlines()]
+    lb = [json.loads(l) for l in (tmp_path / "b" / "logs" / "tiny.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in la] == [1, 2]
+    for ra, rb in zip(la, lb):
+        assert abs(ra["loss_g"] - rb["loss_g"]) < 1e-5 and ra["val"] == rb["val"]
+
+
 def test_evaluate_writes_four_row_table(tmp_path):
     root = _camvid(tmp_path / "camvid")
     for name, extra in (("p", []), ("d", ["--da"])):
