@@ -5,7 +5,7 @@ in pixels, with ``x1`` / ``y1`` exclusive, so that the box region is ``seg[y0:y1
 mask map ``M`` of Sec. 3.1 is 1 exactly on that region. The target label ``l^t`` travels separately.
 
 This module also holds the small input-validation helpers (label maps as 2-D integer numpy arrays or
-torch tensors, integer labels) used by :mod:`sem_metric.metrics`, :mod:`sem_metric.object_map` and
+torch tensors, integer labels) used by :mod:`sem_metric.metrics`, :mod:`sem_metric.target_object` and
 :mod:`sem_metric.context`. It never imports torch: tensors are recognised by duck typing.
 """
 from __future__ import annotations

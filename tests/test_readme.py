@@ -22,3 +22,15 @@ def test_readme_opens_with_the_two_commands():
     assert block[0].startswith("pip install . && sem-score examples/pred examples/gt --boxes examples/boxes.json")
     assert block[1] == 'pip install ".[test]" && python -m pytest -q'
     assert os.path.isfile(ROOT / ".ci" / "run") and "python -m pytest -q" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_public_functions_are_not_shadowed_by_submodules():
+    """A submodule named like a public function would replace it once imported (lazy attributes)."""
+    import importlib
+
+    import sem_metric
+
+    for name, module in sem_metric._LAZY.items():
+        importlib.import_module(f"sem_metric.{module}")
+    for name in sem_metric._LAZY:
+        assert not isinstance(getattr(sem_metric, name), type(sem_metric)), name

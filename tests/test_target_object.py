@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sem_metric.errors import InputError
-from sem_metric.object_map import object_map, object_map_batch
+from sem_metric.target_object import object_map, object_map_batch
 
 SEG = np.array(
     [[3, 3, 0, 0],
