@@ -22,7 +22,6 @@ object map O and the box mask M, so no mapping to COCO ids is needed).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -86,16 +85,9 @@ def read_color_map(path: str) -> Dict[Tuple[int, int, int], int]:
     Accepted forms: an object whose keys are ``"#rrggbb"`` or ``"r,g,b"`` and values class ids, e.g.
     ``{"#000000": 0, "128,64,128": 7}``; or a list of ``{"color": [r, g, b], "id": n}``.
     """
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"color map {path!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read color map {path!r}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"color map {path!r} is not valid JSON: {e}") from None
-    return parse_color_map(data, where=f"color map {path!r}")
+    from .io import read_json
+
+    return parse_color_map(read_json(path, "color map"), where=f"color map {path!r}")
 
 
 def _color(value: Any, where: str) -> Tuple[int, int, int]:

@@ -295,6 +295,27 @@ def _normalise_key(key: str, path: Path) -> str:
     return str(pp)
 
 
+def read_json(path: Union[str, os.PathLike], what: str, object_pairs_hook=None) -> Any:
+    """Parse a JSON input file (boxes, colour map, baseline result); every failure is an :class:`InputError`
+    naming ``what`` and the path (missing, a directory, unreadable, invalid JSON with line and column)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} not found: {p} does not exist")
+    if p.is_dir():
+        raise InputError(f"{what} {p} is a directory, expected a JSON file")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot read {what} {p} ({type(e).__name__}: {e})") from None
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{what} {p} is not valid JSON: invalid JSON at line {e.lineno}, column {e.colno}: "
+                         f"{e.msg}") from None
+    except InputError as e:
+        raise InputError(f"{p}: {e}") from None
+
+
 def read_boxes(path: PathLike) -> Dict[str, List[BoxSpec]]:
     """Read the boxes ``B = {b, l^t}`` (paper Sec. 3) of every file from a JSON file.
 
@@ -306,20 +327,7 @@ def read_boxes(path: PathLike) -> Dict[str, List[BoxSpec]]:
     file key and box index. Images are not opened: use :func:`validate_boxes` for bounds.
     """
     p = _as_path(path, "boxes file")
-    if not p.exists():
-        raise InputError(f"boxes file not found: {p}")
-    if p.is_dir():
-        raise InputError(f"{p} is a directory, expected a boxes JSON file")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read boxes file {p} ({type(e).__name__}: {e})") from None
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{p}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except InputError as e:
-        raise InputError(f"{p}: {e}") from None
+    data = read_json(p, "boxes file", object_pairs_hook=_no_duplicate_keys)
     example = '{"rel/path.png": [{"bbox": [x0, y0, x1, y1], "label": 26}]}'
     if not isinstance(data, dict):
         raise InputError(f"{p}: top level must be an object mapping file paths to box lists, e.g. {example}")

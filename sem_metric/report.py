@@ -306,18 +306,9 @@ def validate_result(data: Any, where: str = "result") -> Dict[str, Any]:
 
 def load_result(path: str) -> Dict[str, Any]:
     """Read and validate a result JSON (e.g. a ``--baseline``); errors are :class:`InputError`."""
-    try:
-        with open(path, "r", encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise InputError(f"baseline {path!r} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"baseline {path!r} is a directory, expected a JSON file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read baseline {path!r}: {e}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(f"baseline {path!r} is not valid JSON: {e}") from None
-    return validate_result(data, where=f"baseline {path!r}")
+    from .io import read_json
+
+    return validate_result(read_json(path, "baseline"), where=f"baseline {path!r}")
 
 
 # ------------------------------------------------------------------------------------------- CSV
