@@ -30,3 +30,14 @@ def random_classifier(random_weights_path):
     from sem_metric.weights import load_classifier
 
     return load_classifier(random_weights_path, device="cpu")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread during a test: on a shared, loaded CPU torch's thread pool can be far slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -359,35 +359,14 @@ def test_example_is_reproducible(tmp_path):
 
 
 # ------------------------------------------------------------------------------ Sem through the CLI
-def _sem_import_error():
-    try:
-        import sem_metric.sem  # noqa: F401
-        import sem_metric.weights  # noqa: F401
-    except Exception as e:  # pragma: no cover - while the Sem modules are being written
-        return str(e)
-    return None
 
-
-_SEM_MISSING = _sem_import_error()
-needs_sem = pytest.mark.skipif(_SEM_MISSING is not None,
-                               reason=f"sem_metric.weights not importable yet: {_SEM_MISSING}")
-
-
-@pytest.fixture(scope="module")
-def sem_weights(random_weights_path):
+@pytest.fixture
+def sem_weights(random_weights_path, one_torch_thread):
     """The random but valid weights file of tests/conftest.py: the numbers mean nothing, the tests
     check the plumbing (metadata, cache, baseline comparability)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a shared, loaded CPU makes torch's thread pool very slow
-    try:
-        yield random_weights_path
-    finally:
-        torch.set_num_threads(threads)
+    return random_weights_path
 
 
-@needs_sem
 def test_sem_cli_metadata_cache_and_baseline(tiny, sem_weights, tmp_path):
     from sem_metric.preprocess import PREPROCESSING_VERSION
     from sem_metric.weights import sha256_file
@@ -424,7 +403,6 @@ def test_sem_cli_metadata_cache_and_baseline(tiny, sem_weights, tmp_path):
     assert res.exit_code == 0, res.output
 
 
-@needs_sem
 def test_sem_cli_bad_weights_and_ignored_options(tiny, tmp_path):
     res = run(tiny + ["--metrics", "sem", "--weights", tmp_path / "missing.safetensors"])
     assert_error(res, 2, "error:", "missing.safetensors")
@@ -432,15 +410,7 @@ def test_sem_cli_bad_weights_and_ignored_options(tiny, tmp_path):
     assert res.exit_code == 0 and "only apply to Sem" in res.stderr
 
 
-@needs_sem
-def test_sem_cli_default_weights(tiny):
-    from sem_metric.errors import WeightsError
-    from sem_metric.weights import load_classifier
-
-    try:
-        load_classifier(device="cpu")
-    except WeightsError as e:
-        pytest.skip(f"the shipped default weights are not available yet: {e}")
+def test_sem_cli_default_weights(tiny, one_torch_thread):
     res = run(tiny + ["--metrics", "sem", "--device", "cpu", "--json", "-"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["metadata"]["sem"]["classifier"]["sha256"]

@@ -232,35 +232,13 @@ def test_read_color_map_forms_and_errors(tmp_path):
 
 
 # ------------------------------------------------------------------------------ Sem
-def _sem_available():
-    try:
-        import sem_metric.weights  # noqa: F401
-        import sem_metric.sem  # noqa: F401
-    except Exception as e:  # pragma: no cover - while the Sem modules are being written
-        return str(e)
-    return None
 
-
-_SEM_MISSING = _sem_available()
-needs_sem = pytest.mark.skipif(_SEM_MISSING is not None,
-                               reason=f"sem_metric.weights / sem_metric.sem not importable yet: {_SEM_MISSING}")
-
-
-@pytest.fixture(scope="module")
-def classifier(random_classifier):
+@pytest.fixture
+def classifier(random_classifier, one_torch_thread):
     """The random but valid classifier of tests/conftest.py (Sem's plumbing holds for any weights)."""
-    import torch
-
-    # one intra-op thread: on a shared, loaded CPU torch's thread pool can be 100x slower
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield random_classifier
-    finally:
-        torch.set_num_threads(threads)
+    return random_classifier
 
 
-@needs_sem
 def test_sem_values_metadata_and_cache(tiny, classifier, tmp_path):
     from sem_metric.preprocess import PREPROCESSING_VERSION
     from sem_metric.sem import compute_sem_batch
@@ -304,7 +282,6 @@ def test_sem_values_metadata_and_cache(tiny, classifier, tmp_path):
         assert str(d["weights_sha256"][()]) == classifier.info["sha256"]
 
 
-@needs_sem
 def test_sem_options_validation(classifier):
     a = np.zeros((4, 4), dtype=np.int64)
     with pytest.raises(InputError, match="unknown option"):
@@ -313,7 +290,6 @@ def test_sem_options_validation(classifier):
         ev.evaluate_samples({"x": (a, a)}, {}, metrics="sem", sem_options={"classifier": classifier, "batch_size": 0})
 
 
-@needs_sem
 def test_gt_cache_needs_weights_sha(tmp_path):
     from sem_metric.classifier import ClassifierConfig, ShapeClassifier
 
