@@ -90,3 +90,31 @@ def test_tiny_run_checkpoints_resumes_and_exports(tmp_path):
     assert model.info["sha256"] == log[0]["best"]["sha256"]
     with pytest.raises(SystemExit, match="different config"):
         train(bank, {"val": bank}, TrainConfig(epochs=2, batch_size=8, epoch_size=16), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("recipe", ["v1", "v2"])
+def test_augmentation_recipes_are_seeded_and_keep_an_object(recipe):
+    yy, xx = np.mgrid[:40, :30]
+    mask = ((yy - 20) ** 2 / 18 ** 2 + (xx - 15) ** 2 / 12 ** 2) <= 1.0  # an ellipse filling its box
+    outs = [augment_shape(mask, np.random.default_rng([0, k]), recipe) for k in range(60)]
+    again = [augment_shape(mask, np.random.default_rng([0, k]), recipe) for k in range(60)]
+    for a, b in zip(outs, again):
+        np.testing.assert_array_equal(a, b)  # a (seed, position) pair always gives the same sample
+    for o in outs:
+        assert o.dtype == bool and o.ndim == 2 and o.any()
+        # never a different object: the area stays within a factor of the original's
+        assert 0.3 * mask.sum() <= o.sum() <= 2.5 * mask.sum()
+    assert len({o.tobytes() + bytes(o.shape) for o in outs}) > 30  # it does vary
+
+
+def test_v2_augmentation_adds_rotation_and_truncation():
+    from sem_metric.training import shape_augment as A
+
+    bar = np.zeros((10, 40), bool)
+    bar[3:7, :] = True
+    rot = A._rotate(bar, 10.0)
+    assert rot.shape[0] > bar.shape[0]  # the tilted bar needs a taller box
+    cut = A._truncate(np.ones((20, 20), bool), np.random.default_rng(1))
+    assert cut.size < 400 and cut.all()
+    with pytest.raises(ValueError, match="unknown augmentation recipe"):
+        augment_shape(bar, np.random.default_rng(0), "v9")

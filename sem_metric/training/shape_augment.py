@@ -1,11 +1,21 @@
 """Shape augmentation for training the Sem classifier (never used at inference).
 
-Each transform keeps the sample a plausible *generated* object map for the same class: a box that is
-looser than the object's tight bounding box (margin jitter), mirror images, one-pixel boundary noise
-(erode / dilate) and mild anisotropic rescaling. All randomness comes from the ``numpy.random.Generator``
-passed in, so a (seed, epoch, position) triple always yields the same sample.
+Each transform keeps the sample a plausible *generated* object map for the same class. Two named
+recipes (``AUGMENTATIONS``; the name is part of a training config, so a run is reproducible):
+
+* ``v1`` (``sem-effb0-v1``): a box looser than the object's tight bounding box (margin jitter), mirror
+  images, one-pixel boundary noise (erode / dilate) and mild anisotropic rescaling.
+* ``v2``: what inpainting outputs look like, on top of ``v1``: small rotations (+-15 deg), wobbly
+  contours (a smoothed random field added to the blurred mask), elastic warps, thin-part removal
+  (morphological opening), partial occlusion (an ellipse cut out of the object), truncation at a box
+  edge, and erosion / dilation of up to 2 px.
+
+All randomness comes from the ``numpy.random.Generator`` passed in, so a (seed, epoch, position) triple
+always yields the same sample.
 """
 from __future__ import annotations
+
+from typing import Callable, Dict
 
 import numpy as np
 import torch
@@ -30,8 +40,14 @@ def _rescale(mask: np.ndarray, fy: float, fx: float) -> np.ndarray:
     return out if out.any() else mask
 
 
-def augment_shape(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Randomly transform a tight binary object crop; returns the crop of O inside the (new) box."""
+def _loose_box(m: np.ndarray, rng: np.random.Generator, max_frac: float) -> np.ndarray:
+    side = max(m.shape)
+    top, bottom, left, right = rng.integers(0, max(1, round(max_frac * side)) + 1, size=4)
+    return np.pad(m, ((top, bottom), (left, right)))
+
+
+def augment_shape_v1(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``v1`` recipe: flip, +-15% anisotropic scale, 3x3 erode/dilate, loose-box margins up to 8%."""
     m = mask.astype(bool)
     if rng.random() < 0.5:
         m = m[:, ::-1]
@@ -40,7 +56,139 @@ def augment_shape(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if rng.random() < 0.2 and min(m.shape) >= 8:
         m = _morph(m, dilate=bool(rng.random() < 0.5))
     if rng.random() < 0.6:
-        side = max(m.shape)
-        top, bottom, left, right = rng.integers(0, max(1, round(0.08 * side)) + 1, size=4)
-        m = np.pad(m, ((top, bottom), (left, right)))
+        m = _loose_box(m, rng, 0.08)
     return np.ascontiguousarray(m)
+
+
+# ---------------------------------------------------------------------------------------------- v2
+def _tight(m: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Tight crop of ``m``; ``fallback`` when a transform left nothing."""
+    rows = np.flatnonzero(m.any(axis=1))
+    if rows.size == 0:
+        return fallback
+    cols = np.flatnonzero(m.any(axis=0))
+    return m[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1]
+
+
+def _rotate(m: np.ndarray, degrees: float) -> np.ndarray:
+    from scipy import ndimage
+
+    pad = np.pad(m.astype(np.float32), 2)
+    out = ndimage.rotate(pad, degrees, order=1, reshape=True, mode="constant", cval=0.0, prefilter=False)
+    return _tight(out >= 0.5, m)
+
+
+def _wobble(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Contour noise: threshold (blurred mask + a smooth random field that acts near the contour only)."""
+    from scipy import ndimage
+
+    pad = np.pad(m.astype(np.float32), 4)
+    sigma = float(rng.uniform(1.5, 4.0))
+    field = ndimage.gaussian_filter(rng.standard_normal(pad.shape).astype(np.float32), sigma)
+    field *= float(rng.uniform(0.3, 0.6)) / max(float(np.abs(field).max()), 1e-6)
+    blurred = ndimage.gaussian_filter(pad, 1.5)
+    edge = 4.0 * blurred * (1.0 - blurred)  # 1 on the contour, 0 deep inside or outside: no speckle holes
+    return _tight(blurred + field * edge >= 0.5, m)
+
+
+def _elastic(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Smooth elastic warp, displacement up to a few percent of the object size."""
+    from scipy import ndimage
+
+    pad = np.pad(m.astype(np.float32), 3)
+    h, w = pad.shape
+    sigma = max(h, w) / float(rng.uniform(4.0, 8.0))
+    alpha = max(h, w) * float(rng.uniform(0.02, 0.06))
+    dy = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)).astype(np.float32), sigma)
+    dx = ndimage.gaussian_filter(rng.uniform(-1, 1, (h, w)).astype(np.float32), sigma)
+    dy *= alpha / max(float(np.abs(dy).max()), 1e-6)
+    dx *= alpha / max(float(np.abs(dx).max()), 1e-6)
+    yy, xx = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32), indexing="ij")
+    out = ndimage.map_coordinates(pad, [yy + dy, xx + dx], order=1, mode="constant", cval=0.0)
+    return _tight(out >= 0.5, m)
+
+
+def _morph_radius(m: np.ndarray, radius: int, op: str) -> np.ndarray:
+    from scipy import ndimage
+
+    struct = ndimage.generate_binary_structure(2, 1)
+    pad = np.pad(m, radius + 1)
+    if op == "dilate":
+        out = ndimage.binary_dilation(pad, struct, iterations=radius)
+    elif op == "erode":
+        out = ndimage.binary_erosion(pad, struct, iterations=radius)
+    else:  # opening: removes parts thinner than ~2 * radius (legs, handles, poles)
+        out = ndimage.binary_opening(pad, struct, iterations=radius)
+    return _tight(out, m)
+
+
+def _occlude(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cut an ellipse (10-30% of the box area) centred on an object pixel."""
+    h, w = m.shape
+    ys, xs = np.nonzero(m)
+    k = int(rng.integers(len(ys)))
+    frac = float(rng.uniform(0.1, 0.3))
+    ry = max(1.0, np.sqrt(frac * h * w / np.pi) * float(rng.uniform(0.6, 1.6)))
+    rx = max(1.0, frac * h * w / (np.pi * ry))
+    yy, xx = np.ogrid[:h, :w]
+    hole = ((yy - ys[k]) / ry) ** 2 + ((xx - xs[k]) / rx) ** 2 <= 1.0
+    out = m & ~hole
+    return out if out.sum() >= 0.4 * m.sum() else m
+
+
+def _truncate(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cut 5-30% off one side: the object now ends at the box edge."""
+    h, w = m.shape
+    side = int(rng.integers(4))
+    frac = float(rng.uniform(0.05, 0.3))
+    if side == 0:
+        out = m[int(round(frac * h)):, :]
+    elif side == 1:
+        out = m[: h - int(round(frac * h)), :]
+    elif side == 2:
+        out = m[:, int(round(frac * w)):]
+    else:
+        out = m[:, : w - int(round(frac * w))]
+    return _tight(out, m) if out.size and out.any() else m
+
+
+def augment_shape_v2(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``v2`` recipe (see the module docstring); returns the crop of O inside the (new) box."""
+    m = np.ascontiguousarray(mask.astype(bool))
+    if rng.random() < 0.5:
+        m = m[:, ::-1]
+    if rng.random() < 0.35:
+        m = _rotate(m, float(rng.uniform(-15.0, 15.0)))
+    if rng.random() < 0.35:
+        m = _rescale(m, float(rng.uniform(0.8, 1.2)), float(rng.uniform(0.8, 1.2)))
+    big = min(m.shape) >= 12
+    if big and rng.random() < 0.25:
+        m = _wobble(m, rng)
+    if big and rng.random() < 0.2:
+        m = _elastic(m, rng)
+    if big and rng.random() < 0.3:
+        op = ("erode", "dilate", "open")[int(rng.integers(3))]
+        m = _morph_radius(m, int(rng.integers(1, 3)), op)
+    if big and rng.random() < 0.15:
+        m = _occlude(m, rng)
+    if big and rng.random() < 0.15:
+        m = _truncate(m, rng)
+    if rng.random() < 0.6:
+        m = _loose_box(m, rng, 0.1)
+    return np.ascontiguousarray(m)
+
+
+#: recipe name -> function(mask, rng) -> crop; the name is recorded in the training config
+AUGMENTATIONS: Dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
+    "v1": augment_shape_v1,
+    "v2": augment_shape_v2,
+}
+
+
+def augment_shape(mask: np.ndarray, rng: np.random.Generator, recipe: str = "v1") -> np.ndarray:
+    """Randomly transform a tight binary object crop with a named recipe (``AUGMENTATIONS``)."""
+    try:
+        fn = AUGMENTATIONS[recipe]
+    except KeyError:
+        raise ValueError(f"unknown augmentation recipe {recipe!r}; known: {sorted(AUGMENTATIONS)}") from None
+    return fn(mask, rng)

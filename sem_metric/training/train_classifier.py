@@ -62,6 +62,8 @@ class TrainConfig:
     drop_rate: float = 0.2
     epoch_size: int = 0  # draws per epoch; 0 = the training bank's size
     select: str = "top1+balanced"  # checkpoint selection on the first validation bank, see SELECTION
+    augment: str = "v1"  # shape augmentation recipe, see sem_metric.training.shape_augment.AUGMENTATIONS
+    init: str = ""  # warm start: a classifier .safetensors (shipped name or path); "" = from scratch
     seed: int = 0
 
 
@@ -70,6 +72,9 @@ PRESETS: dict[str, TrainConfig] = {
                          step_every=10, step_gamma=0.7, warmup_epochs=0.0, epochs=50, batch_size=32,
                          label_smoothing=0.0, balance_power=0.0, select="top1"),
     "cpu": TrainConfig(balance_power=0.6, epochs=8, epoch_size=16000),
+    # sem-effb0-v2: warm start from v1, stronger (inpainting-like) augmentation, longer, both cores
+    "cpu-v2": TrainConfig(balance_power=0.6, epochs=12, epoch_size=12000, lr=1e-3, warmup_epochs=0.5,
+                          augment="v2", init="sem-effb0-v1"),
 }
 
 # how "best on validation" is scored, from a classification report of the first validation bank
@@ -106,13 +111,14 @@ def epoch_order(labels: np.ndarray, cfg: TrainConfig, epoch: int) -> np.ndarray:
     return rng.choice(len(labels), size=size, replace=True, p=weights / weights.sum())
 
 
-def make_batch(bank: ShapeBank, indices: np.ndarray, augment: bool, seed_key: tuple[int, ...] = ()) -> tuple:
+def make_batch(bank: ShapeBank, indices: np.ndarray, augment: bool, seed_key: tuple[int, ...] = (),
+               recipe: str = "v1") -> tuple:
     """Stack the classifier inputs (``box-window-v1``) and labels of ``indices``; augmentation is seeded."""
     xs = []
     for pos, i in enumerate(indices):
         mask = bank.masks[int(i)]
         if augment:
-            mask = augment_shape(mask, np.random.default_rng([*seed_key, pos]))
+            mask = augment_shape(mask, np.random.default_rng([*seed_key, pos]), recipe)
         xs.append(window_from_crop(mask))
     return torch.stack(xs), torch.as_tensor(bank.labels[np.asarray(indices, dtype=np.int64)])
 
@@ -126,6 +132,17 @@ def predict_logits(model, bank: ShapeBank, batch_size: int = 128) -> np.ndarray:
         x, _ = make_batch(bank, np.arange(start, min(start + batch_size, len(bank))), augment=False)
         out.append(model(x).float().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.num_classes), np.float32)
+
+
+def _warm_start(model, weights: str) -> None:
+    """Initialise ``model`` from classifier weights (verified like any Sem weights), strictly."""
+    from ..weights import load_classifier
+
+    src = load_classifier(weights, device="cpu")
+    if src.config.arch != model.config.arch:
+        raise SystemExit(f"--init {weights}: architecture {src.config.arch} differs from {model.config.arch}")
+    model.load_state_dict(src.state_dict(), strict=True)
+    print(f"warm start from {weights} (sha256 {src.info['sha256'][:12]})", file=sys.stderr)
 
 
 def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
@@ -147,6 +164,8 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
     torch.manual_seed(cfg.seed)
     # channels_last: ~1.5x faster depthwise-conv backward on CPU (oneDNN); weights are saved in standard layout
     model = build_shape_classifier(ClassifierConfig(arch=cfg.arch, drop_rate=cfg.drop_rate))
+    if cfg.init:
+        _warm_start(model, cfg.init)
     model = model.to(memory_format=torch.channels_last)
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
     steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
@@ -175,7 +194,7 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
             bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch}", file=sys.stderr)
         for step in range(state["step_in_epoch"], steps_per_epoch):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x, y = make_batch(train_bank, idx, augment=True, seed_key=(cfg.seed, epoch, step + 1))
+            x, y = make_batch(train_bank, idx, augment=True, seed_key=(cfg.seed, epoch, step + 1), recipe=cfg.augment)
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg, epoch + step / steps_per_epoch)
             x = x.contiguous(memory_format=torch.channels_last)
