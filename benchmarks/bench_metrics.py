@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 import sem_metric
-from sem_metric import metrics
-from sem_metric.preprocess import classifier_inputs
-from sem_metric.sem import compute_sem_batch
-from sem_metric.weights import load_classifier
+from sem_metric.labelmap import metrics
+from sem_metric.sem.preprocess import classifier_inputs
+from sem_metric.sem.metric import compute_sem_batch
+from sem_metric.sem.weights import load_classifier
 
 
 def make_samples(n: int, h: int, w: int, seed: int = 0):

@@ -1,7 +1,9 @@
 """sem-metric: metrics for semantic inpainting on segmentation maps (SISM).
 
 Label-map metrics (paper Sec. 4.1): :func:`tiou`, :func:`hamm`, :func:`noise_count` and their batched
-forms; Sem (Eq. 10): :func:`compute_sem`, :func:`shape_probabilities`, :func:`load_classifier`.
+forms; Sem (Eq. 10): :func:`compute_sem`, :func:`shape_probabilities`, :func:`load_classifier`;
+whole evaluations: :func:`evaluate_dirs`, :func:`evaluate_samples`. Map of the package:
+``docs/ARCHITECTURE.md``.
 
 Importing the package is light: submodules (and torch / timm) are imported on first attribute access,
 and no model is loaded until Sem is computed.
@@ -10,38 +12,46 @@ from __future__ import annotations
 
 import importlib
 
-from .version import LABELMAP_METRICS_VERSION, __version__
+from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
 # public name -> submodule that defines it
 _LAZY = {
-    "Box": "box",
-    "tiou": "metrics",
-    "hamm": "metrics",
-    "noise_count": "metrics",
-    "tiou_batch": "metrics",
-    "hamm_batch": "metrics",
-    "noise_count_batch": "metrics",
-    "object_map": "target_object",
-    "object_map_batch": "target_object",
-    "ring_mask": "context",
-    "context_classes": "context",
-    "read_label_map": "io",
-    "read_boxes": "io",
-    "COCO_CLASSES": "coco_classes",
-    "NUM_CLASSES": "coco_classes",
-    "compute_sem": "sem",
-    "compute_sem_batch": "sem",
-    "shape_probabilities": "sem",
-    "shape_probabilities_batch": "sem",
-    "sem_from_probabilities": "sem",
-    "load_classifier": "weights",
-    "PREPROCESSING_VERSION": "preprocess",
+    "Box": "labelmap.box",
+    "tiou": "labelmap.metrics",
+    "hamm": "labelmap.metrics",
+    "noise_count": "labelmap.metrics",
+    "tiou_batch": "labelmap.metrics",
+    "hamm_batch": "labelmap.metrics",
+    "noise_count_batch": "labelmap.metrics",
+    "object_map": "labelmap.target_object",
+    "object_map_batch": "labelmap.target_object",
+    "ring_mask": "labelmap.context",
+    "context_classes": "labelmap.context",
+    "context_filter": "labelmap.context_torch",
+    "read_label_map": "pipeline.io",
+    "read_boxes": "pipeline.io",
+    "evaluate_dirs": "pipeline.evaluate",
+    "evaluate_samples": "pipeline.evaluate",
+    "SemOptions": "pipeline.evaluate",
+    "CheckOptions": "pipeline.evaluate",
+    "METRICS": "registry",
+    "Metric": "registry",
+    "COCO_CLASSES": "sem.classes",
+    "NUM_CLASSES": "sem.classes",
+    "compute_sem": "sem.metric",
+    "compute_sem_batch": "sem.metric",
+    "shape_probabilities": "sem.metric",
+    "shape_probabilities_batch": "sem.metric",
+    "sem_from_probabilities": "sem.metric",
+    "load_classifier": "sem.weights",
+    "list_weights": "sem.weights",
+    "HubWeights": "sem.weights",
     "SemMetricError": "errors",
     "InputError": "errors",
     "WeightsError": "errors",
 }
 
-__all__ = ["__version__", "LABELMAP_METRICS_VERSION", *sorted(_LAZY)]
+__all__ = ["__version__", "LABELMAP_METRICS_VERSION", "PREPROCESSING_VERSION", *sorted(_LAZY)]
 
 
 def __getattr__(name: str):

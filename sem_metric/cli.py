@@ -1,64 +1,71 @@
-"""``sem-score``: score predicted label maps against ground truths (paper Sec. 4.1 metrics and Sem).
+"""``sem-score``: score predicted label maps against ground truths (paper Sec. 4.1 metrics and Sem, Eq. 10).
 
-The command only parses options, calls :func:`sem_metric.evaluate.evaluate_dirs`, writes the outputs
-formatted by :mod:`sem_metric.report` and turns checks into an exit code:
+The command only parses options, calls :func:`sem_metric.pipeline.evaluate.evaluate_dirs` (which builds
+the complete result, checks included), writes the outputs formatted by :mod:`sem_metric.pipeline.report`
+and turns the result into an exit code:
 
 0  success; 1  a ``--fail-above`` / ``--fail-below`` threshold or a ``--baseline`` regression check
 failed; 2  bad usage or bad input (including a baseline made with other metric/classifier versions,
-unless ``--allow-version-mismatch``).
+unless ``--allow-version-mismatch``); 130  interrupted (Ctrl-C). Every error is one ``error: ...`` line
+on stderr; runs that end with 2 or 130 write no output file.
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import click
 
-from . import report
+from . import registry
 from .errors import InputError, SemMetricError
-from .version import LABELMAP_METRICS_VERSION, __version__
+from .pipeline import checks as checks_mod
+from .pipeline import report
+from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _metric_help() -> str:
+    lines = [f"{m.name} ({m.equation}, {m.better} is better)" for m in registry.METRICS.values()]
+    return "; ".join(lines)
+
 
 _HELP = f"""Score the label maps in PRED_DIR against those in GT_DIR inside the boxes of --boxes.
 
 \b
 Files pair by relative path (recursive; .png in mode L/P/I;16/I, or 2-D integer .npy). BOXES is a JSON
 object {{"rel/path.png": [{{"bbox": [x0, y0, x1, y1], "label": id}}, ...]}} (pixels, x1/y1 exclusive,
-labels are class ids of the maps). One sample = one box.
+labels are class ids of the maps, e.g. Cityscapes labelIds). One sample = one box.
 
 \b
-Metrics (paper Sec. 4.1): tiou, hamm (higher is better), nn = mean noise pixels per sample and
-sem (Eq. 10) (lower is better). Default: {",".join(report.DEFAULT_METRICS)}; sem is computed only
-when asked (--metrics tiou,hamm,nn,sem) because it loads the shape classifier.
+Metrics: {_metric_help()}. NN is the mean number of noise pixels per sample. Default:
+{",".join(registry.default_names())}; sem is computed only when asked (--metrics tiou,hamm,nn,sem)
+because it loads the shape classifier.
 
 \b
-Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input.
+Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
 """
 
 
 # ------------------------------------------------------------------------------------ callbacks
 def _metrics_cb(ctx, param, value):
     try:
-        return report.parse_metrics(value)
+        return registry.parse_metrics(value)
     except InputError as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
 
 def _threshold_cb(ctx, param, value):
-    out = []
-    for v in value or ():
-        try:
-            out.append(report.parse_threshold(v))
-        except InputError as e:
-            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-    return tuple(out)
+    try:
+        return tuple(checks_mod.parse_threshold(v) for v in value or ())
+    except InputError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
 
 def _tolerance_cb(ctx, param, value):
     try:
-        return report.parse_tolerances(value or ()), bool(value)
+        return checks_mod.parse_tolerances(value or ()), bool(value)
     except InputError as e:
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
@@ -72,6 +79,17 @@ def _output_cb(ctx, param, value):
     if os.path.isdir(value):
         raise click.BadParameter(f"{value!r} is a directory, expected a file path", ctx=ctx, param=param)
     return value
+
+
+def _version_cb(ctx, param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from .sem.weights import DEFAULT_WEIGHTS, list_weights
+
+    click.echo(f"sem-score {__version__} (label-map metrics {LABELMAP_METRICS_VERSION}; Sem weights "
+               f"{DEFAULT_WEIGHTS} sha256 {list_weights()[DEFAULT_WEIGHTS][:12]}, preprocessing "
+               f"{PREPROCESSING_VERSION})")
+    ctx.exit(EXIT_OK)
 
 
 # ------------------------------------------------------------------------------------ progress
@@ -107,25 +125,37 @@ def _warn(msg: str) -> None:
     click.echo(f"warning: {msg}", err=True)
 
 
-def _write_text(path: str, text: str) -> None:
-    if path == "-":
-        click.echo(text, nl=False)
-        return
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-    except OSError as e:
-        raise InputError(f"cannot write {path!r}: {e}") from None
+class _Command(click.Command):
+    """A click command whose every failure is the package's ``error: ...`` line and documented exit code.
+
+    Click's own usage errors (unknown option, missing argument, bad value) become ``error: ...`` with
+    exit 2; Ctrl-C becomes exit 130.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()} (see sem-score --help)", err=True)
+            code = EXIT_BAD_INPUT
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("error: interrupted; no output file was written", err=True)
+            code = EXIT_INTERRUPTED
+        code = code if isinstance(code, int) else EXIT_OK
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 # ------------------------------------------------------------------------------------ command
-@click.command(help=_HELP, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.command(cls=_Command, help=_HELP,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("pred_dir", type=click.Path(exists=True, file_okay=False, dir_okay=True))
 @click.argument("gt_dir", type=click.Path(exists=True, file_okay=False, dir_okay=True))
 @click.option("--boxes", "boxes_path", required=True, metavar="BOXES",
               type=click.Path(exists=True, dir_okay=False), help="boxes.json (see above).")
-@click.option("--metrics", default=",".join(report.DEFAULT_METRICS), show_default=True, callback=_metrics_cb,
-              help=f"Comma-separated subset of {','.join(report.ALL_METRICS)}.")
+@click.option("--metrics", default=",".join(registry.default_names()), show_default=True, callback=_metrics_cb,
+              help=f"Comma-separated subset of {','.join(registry.METRICS)}.")
 @click.option("--json", "json_path", metavar="PATH", callback=_output_cb,
               help="Write means, per-sample rows and metadata as JSON ('-' = stdout; the table then goes to stderr).")
 @click.option("--per-sample", "csv_path", metavar="PATH", callback=_output_cb,
@@ -158,8 +188,8 @@ def _write_text(path: str, text: str) -> None:
 @click.option("--progress", "force_progress", is_flag=True,
               help="Show progress on stderr even when it is not a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No table or progress; failures and errors still go to stderr.")
-@click.version_option(__version__, "--version", prog_name="sem-score",
-                      message=f"%(prog)s %(version)s (label-map metrics {LABELMAP_METRICS_VERSION})")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version_cb,
+              help="Show the package, label-map metrics, default Sem weights and preprocessing versions, and exit.")
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
          baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
@@ -171,11 +201,6 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--json and --per-sample cannot both write to stdout ('-')")
     if json_path and csv_path and json_path != "-" and os.path.abspath(json_path) == os.path.abspath(csv_path):
         raise click.UsageError("--json and --per-sample must be different files")
-    for kind, items in (("--fail-above", fail_above), ("--fail-below", fail_below)):
-        for m, v in items:
-            if m not in metrics:
-                raise click.UsageError(f"{kind} {m}={v:g}: {m} is not computed; add it to --metrics "
-                                       f"(now {','.join(metrics)})")
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
     sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
@@ -187,14 +212,28 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
 
         torch.set_num_threads(threads)
 
+    from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
+
+    check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
+                                 tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
+    sem_options = None
+    if "sem" in metrics:
+        sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
+                                 gt_cache=gt_cache, warn=_warn)
+    progress = None
+    if not quiet and (force_progress or sys.stderr.isatty()):
+        progress = _Progress("bar" if sys.stderr.isatty() else "lines")
     try:
-        code = _run(pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
-                    baseline_path, tolerances, allow_version_mismatch, allow_unmatched, color_map_path,
-                    weights, device, batch_size, gt_cache, force_progress, quiet, ctx.params)
+        result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
+                               color_map=color_map_path, sem_options=sem_options, progress=progress,
+                               checks=check_options, cli_options=_cli_options(ctx.params))
     except SemMetricError as e:
         click.echo(f"error: {e}", err=True)
         ctx.exit(EXIT_BAD_INPUT)
-    ctx.exit(code)
+    finally:
+        if progress is not None:
+            progress.close()
+    ctx.exit(_write_and_report(result, json_path, csv_path, quiet))
 
 
 def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -211,71 +250,31 @@ def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _run(pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below, baseline_path,
-         tolerances, allow_version_mismatch, allow_unmatched, color_map_path, weights, device, batch_size,
-         gt_cache, force_progress, quiet, params) -> int:
-    from .evaluate import SemOptions, evaluate_dirs
-
-    baseline = report.load_result(baseline_path) if baseline_path else None
-    sem_options = None
-    if "sem" in metrics:
-        sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
-                                 gt_cache=gt_cache, warn=_warn)
-    progress = None
-    if not quiet and (force_progress or sys.stderr.isatty()):
-        progress = _Progress("bar" if sys.stderr.isatty() else "lines")
-    try:
-        result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
-                               color_map=color_map_path, sem_options=sem_options, progress=progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    result["metadata"]["options"]["cli"] = _cli_options(params)
-    counts = result["counts"]
-    if counts["samples"] == 0:
-        raise InputError(
-            f"nothing to evaluate: boxes.json {boxes_path!r} has no box for any of the {counts['pairs']} "
-            "pairs (keys must be paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
-
-    # ---- checks
-    checks = report.check_thresholds(result["means"], fail_above, fail_below)
-    mismatches: List[str] = []
-    notes: List[str] = []
-    if baseline is not None:
-        bchecks, mismatches, notes = report.check_baseline(result, baseline, tolerances)
-        if not bchecks:
-            raise InputError(f"baseline {baseline_path!r} has no metric in common with this run "
-                             f"(baseline: {','.join(baseline['means']) or 'none'}; this run: {','.join(metrics)})")
-        checks += bchecks
-    result["checks"] = {
-        "passed": all(c.passed for c in checks),
-        "items": [c.as_dict() for c in checks],
-        "baseline": None if baseline is None else {
-            "path": baseline_path, "version_mismatches": mismatches, "notes": notes,
-            "tolerances": {m: tolerances[m] for m in metrics}},
-    }
-
-    # ---- outputs (written even when a check fails, so CI can keep them)
-    if json_path:
-        _write_text(json_path, report.to_json(result))
-    if csv_path:
-        _write_text(csv_path, report.to_csv(result))
-    table_to_stderr = "-" in (json_path, csv_path)
+def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool) -> int:
+    """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code."""
+    for path, text in ((json_path, lambda: report.to_json(result)), (csv_path, lambda: report.to_csv(result))):
+        if path == "-":
+            click.echo(text(), nl=False)
+        elif path:
+            try:
+                report.write_text(path, text())
+            except InputError as e:
+                click.echo(f"error: {e}", err=True)
+                return EXIT_BAD_INPUT
+    checks = result["checks"]
+    baseline = checks["baseline"] or {}
     if not quiet:
-        click.echo(report.format_table(result), nl=False, err=table_to_stderr)
+        click.echo(report.format_table(result), nl=False, err="-" in (json_path, csv_path))
         for s in result["skipped"]:
             click.echo(f"skipped {s['file']}: {s['reason']}", err=True)
-        for n in notes:
+        for n in baseline.get("notes", ()):
             click.echo(f"note: {n}", err=True)
-
-    if mismatches:
-        text = (f"baseline {baseline_path!r} is not comparable with this run: " + "; ".join(mismatches))
-        if not allow_version_mismatch:
-            raise InputError(text + ". Recompute the baseline with this version, or pass --allow-version-mismatch.")
-        _warn(text + " (compared anyway because of --allow-version-mismatch)")
-    failed = [c for c in checks if not c.passed]
-    if checks:
-        click.echo(report.format_checks(checks, failed_only=quiet), nl=False, err=True)
+    if baseline.get("version_mismatches"):
+        _warn(f"baseline {baseline['path']!r} is not comparable with this run: "
+              + "; ".join(baseline["version_mismatches"]) + " (compared anyway because of --allow-version-mismatch)")
+    if checks["items"]:
+        click.echo(report.format_checks(checks["items"], failed_only=quiet), nl=False, err=True)
+    failed = [c for c in checks["items"] if not c["passed"]]
     if failed:
         click.echo(f"sem-score: {len(failed)} check(s) failed", err=True)
         return EXIT_CHECK_FAILED

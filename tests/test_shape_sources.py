@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sem_metric.coco_classes import COCO_CLASSES, coco_index
+from sem_metric.sem.classes import COCO_CLASSES, coco_index
 from sem_metric.training import build_shapes
 from sem_metric.training import shape_sources as S
 from sem_metric.training.shape_bank import ShapeBank

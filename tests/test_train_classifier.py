@@ -76,7 +76,7 @@ def test_make_batch_shapes():
 
 def test_tiny_run_checkpoints_resumes_and_exports(tmp_path):
     torch.set_num_threads(1)
-    from sem_metric.weights import load_classifier
+    from sem_metric.sem.weights import load_classifier
 
     bank = _bank()
     cfg = TrainConfig(epochs=1, batch_size=8, epoch_size=16, warmup_epochs=0.0)

@@ -4,7 +4,7 @@ Shapes: logits / probabilities ``(N, K, H, W)``, label maps ``(N, H, W)`` long, 
 0/1, target labels ``(N,)`` long, noise filters f^N ``(N, K)`` float 0/1.
 
 * :func:`noise_filter` - f^N of Eq. 4 (ring of Eq. 3 + target label); a thin wrapper over the core's
-  single implementation :func:`sem_metric.context.context_filter`.
+  single implementation :func:`sem_metric.labelmap.context_torch.context_filter`.
 * :class:`DenoiseActivation` / :func:`denoise_activation` - Eqs. 5-6, P^d = Softmax(LeakyReLU(P) * f^N)
   + Softmax(P), for training (Eq. 7); :func:`da_log_prob` = log(P^d / 2), the log-likelihood used in
   the reconstruction loss of this repository (P^d sums to 2 per pixel, P^d / 2 is a distribution).
@@ -28,9 +28,9 @@ def noise_filter(seg_u, mask, label, num_classes: int) -> torch.Tensor:
     M^1 is the one-pixel ring of Eq. 3 (3x3 dilation of M minus M, clipped at the image border), so
     f^N marks every class present on the ring of the box plus the target label. Since the ring lies
     outside the box, S^u and S^c agree there. Accepts unbatched ``(H, W)`` maps with a scalar label
-    (returns ``(K,)``). Delegates to :func:`sem_metric.context.context_filter`, the one implementation.
+    (returns ``(K,)``). Delegates to :func:`sem_metric.labelmap.context_torch.context_filter`, the one implementation.
     """
-    from ..context import context_filter
+    from ..labelmap.context_torch import context_filter
 
     seg_u = torch.as_tensor(seg_u)
     mask = torch.as_tensor(mask)

@@ -12,10 +12,10 @@ Rows (Sec. 4.1, ablation settings):
 * TwoSM+DA(Test)  - plain model, S^d of Eq. 9 (argmax(Softmax(P~) * f^N) in the box).
 * TwoSM+DA(Both)  - model trained with Eq. 7, Eq. 9 applied to P~^d.
 
-Metrics inside the box, on S^ vs S^c (core :mod:`sem_metric.metrics`): tIOU, hamm, NN (noise pixels:
+Metrics inside the box, on S^ vs S^c (the registry, :mod:`sem_metric.registry`): tIOU, hamm, NN (noise pixels:
 box pixels whose class is absent from the ground-truth box, the core default; NN>0 = share of samples
 with any) and, when the shape
-classifier loads (:func:`sem_metric.weights.load_classifier`), Sem of Eq. 10 with the classifier's
+classifier loads (:func:`sem_metric.sem.weights.load_classifier`), Sem of Eq. 10 with the classifier's
 sha256 recorded. Also reported: NN_fN (noise w.r.t. the f^N set of Eq. 4) and per-class means.
 Samples: every 8-connected component of car / pedestrian / bicyclist with area >= ``--min-area-frac``
 of the working-resolution image, box = its bounding box (deterministic).
@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from .. import metrics as M
+from .. import registry
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
 from .sism_data import CAMVID_CLASSES, SISMDataset, collate
@@ -66,21 +66,25 @@ def predict(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, List[np.nd
 
 
 def score(preds: Sequence[np.ndarray], samples, classifier=None) -> Dict[str, np.ndarray]:
-    """Per-sample tIOU, hamm, NN, NN_fN and (with a classifier) Sem of Eq. 10 (Sec. 4.1 metrics)."""
-    from ..context import context_classes
+    """Per-sample tIOU, hamm, NN, NN_fN and (with a classifier) Sem of Eq. 10 (Sec. 4.1 metrics).
 
+    The metrics come from the registry (:mod:`sem_metric.registry`); NN_fN is NN with DA's allowed set
+    f^N (Eq. 4, :func:`sem_metric.labelmap.context.context_classes`), NN>0 the share of samples with noise.
+    """
+    from ..labelmap.context import context_classes
+
+    preds = list(preds)
     gts = [s.seg_c for s in samples]
     boxes = [s.box for s in samples]
     labels = [s.label for s in samples]
-    res = {"tiou": M.tiou_batch(preds, gts, boxes, labels), "hamm": M.hamm_batch(preds, gts, boxes),
-           "nn": M.noise_count_batch(preds, gts, boxes).astype(np.float64),
-           "nn_fn": M.noise_count_batch(preds, gts, boxes,
-                                        [context_classes(s.seg_u, s.box, s.label) for s in samples]
-                                        ).astype(np.float64)}
+    res = {m: np.asarray(registry.get(m).compute(preds, gts, boxes, labels), dtype=np.float64)
+           for m in ("tiou", "hamm", "nn")}
+    res["nn_fn"] = registry.get("nn").compute(
+        preds, gts, boxes, labels, allowed=[context_classes(s.seg_u, s.box, s.label) for s in samples]
+    ).astype(np.float64)
     res["nn_any"] = (res["nn"] > 0).astype(np.float64)  # share of samples with at least one noise pixel
     if classifier is not None:
-        from ..sem import compute_sem_batch
-        res["sem"] = compute_sem_batch(list(preds), gts, boxes, labels, classifier=classifier)
+        res["sem"] = registry.get("sem").compute(preds, gts, boxes, labels, classifier=classifier)
     return res
 
 
@@ -94,7 +98,7 @@ def _load_classifier(arg: Optional[str]):
     if arg == "none":
         return None, "Sem omitted (--classifier none)"
     try:
-        from ..weights import load_classifier
+        from ..sem.weights import load_classifier
         clf = load_classifier(None if arg in (None, "default") else arg, device="cpu")
         return clf, None
     except Exception as e:  # noqa: BLE001 - any failure means: no Sem column, with the reason
@@ -150,7 +154,7 @@ def evaluate(args: argparse.Namespace) -> Dict:
         "samples_per_class": {cls_names[c]: int((labels == c).sum()) for c in cls_names},
         "num_classes": k, "unlabelled": "class 11 kept as an ordinary class (input, f^N, loss, metrics)",
         "nn_definition": "NN: box pixels of S^ whose class does not occur in the ground-truth box "
-                         "(sem_metric.metrics.noise_count default); NN_fN: box pixels whose class is not "
+                         "(sem_metric.labelmap.metrics.noise_count default); NN_fN: box pixels whose class is not "
                          "in f^N (Eq. 4: classes on the context ring + target); NN>0: share of samples "
                          "with at least one noise pixel",
         "rows": rows[:len(ROWS)], "reference_rows": rows[len(ROWS):],

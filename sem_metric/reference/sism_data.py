@@ -14,7 +14,7 @@ Loaders (all return :class:`LabelMapRecord` lists, label maps resized with neare
 * :func:`load_ade20k` - full ADE20K ``*_seg.png`` (class = R / 10 * 256 + G, instance in B) or
   SceneParsing ``annotations/<split>/*.png`` (grayscale class index, 0 = other).
 
-None of this is imported by the core package; it builds on :mod:`sem_metric.box`.
+None of this is imported by the core package; label maps are read with :func:`sem_metric.pipeline.io.read_label_map`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import InputError
 
@@ -205,13 +204,12 @@ def samples_from_records(records: Sequence[LabelMapRecord], target_labels: Itera
 # --------------------------------------------------------------------------------------------------
 # loaders
 
-def _read_png(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        if im.mode in ("RGB", "RGBA"):
-            return np.asarray(im.convert("RGB"), dtype=np.int64)
-        if im.mode == "P":
-            return np.asarray(im, dtype=np.int64)  # palette index
-        return np.asarray(im).astype(np.int64)
+def _read_map(path: Path) -> np.ndarray:
+    """A single-channel label map (grayscale, palette index or 16/32-bit ids) with the package's one
+    reader, :func:`sem_metric.pipeline.io.read_label_map` (RGB maps are refused with a how-to)."""
+    from ..pipeline.io import read_label_map
+
+    return read_label_map(path)
 
 
 def _check_range(seg: np.ndarray, num_classes: int, path: Path) -> None:
@@ -253,9 +251,7 @@ def load_camvid(root: Optional[str] = None, split: str = "test",
         files = files[:limit]
     out = []
     for f in files:
-        seg = _read_png(f)
-        if seg.ndim != 2:
-            raise InputError(f"{f}: expected a grayscale CamVid label map, got shape {seg.shape}")
+        seg = _read_map(f)
         _check_range(seg, CAMVID_NUM_CLASSES, f)
         out.append(LabelMapRecord(f.stem, resize_nearest(seg, size_hw)))
     return out
@@ -293,13 +289,11 @@ def load_cityscapes(root: str, split: str = "val", size_hw: Optional[Tuple[int, 
         files = files[:limit]
     out = []
     for f in files:
-        seg = _read_png(f)
-        if seg.ndim != 2:
-            raise InputError(f"{f}: expected a single-channel labelIds PNG, got shape {seg.shape}")
+        seg = _read_map(f)
         inst_path = f.with_name(f.name.replace("_gtFine_labelIds.png", "_gtFine_instanceIds.png"))
         inst = None
         if inst_path.is_file():
-            raw = _read_png(inst_path)
+            raw = _read_map(inst_path)
             if raw.shape != seg.shape:
                 raise InputError(f"{inst_path}: shape {raw.shape} != labelIds shape {seg.shape}")
             _, inst = decode_cityscapes_instances(raw)
@@ -352,16 +346,13 @@ def load_ade20k(root: str, split: str = "validation", size_hw: Optional[Tuple[in
         files = files[:limit]
     out = []
     for f in files:
-        raw = _read_png(f)
         inst = None
         if full:
-            if raw.ndim != 3:
-                raise InputError(f"{f}: a full-ADE20K *_seg.png must be RGB, got shape {raw.shape}")
-            seg, inst = decode_ade20k_seg(raw)
+            from ..pipeline.io import read_rgb_image
+
+            seg, inst = decode_ade20k_seg(read_rgb_image(f))
         else:
-            if raw.ndim != 2:
-                raise InputError(f"{f}: a SceneParsing annotation must be grayscale, got {raw.shape}")
-            seg = raw
+            seg = _read_map(f)
         seg = _remap(seg, class_map, default_class, f)
         name = f.name[: -len("_seg.png")] if full else f.stem
         out.append(LabelMapRecord(name, resize_nearest(seg, size_hw),

@@ -67,7 +67,7 @@ def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str],
 @torch.no_grad()
 def quick_eval(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, float]:
     """Mean tIOU / hamm / NN (Sec. 4.1, core metrics) of the fused map (Eq. 2 / Eq. 8) on samples."""
-    from ..metrics import hamm_batch, noise_count_batch, tiou_batch
+    from .. import registry
 
     preds, gts, boxes, labels = [], [], [], []
     ds = SISMDataset(samples)
@@ -79,9 +79,7 @@ def quick_eval(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, float]:
         gts += list(b["seg_c"].numpy())
         boxes += [tuple(int(v) for v in bx) for bx in b["box"]]
         labels += b["label"].tolist()
-    return {"tiou": float(np.mean(tiou_batch(preds, gts, boxes, labels))),
-            "hamm": float(np.mean(hamm_batch(preds, gts, boxes))),
-            "nn": float(np.mean(noise_count_batch(preds, gts, boxes)))}
+    return {m: float(np.mean(registry.get(m).compute(preds, gts, boxes, labels))) for m in ("tiou", "hamm", "nn")}
 
 
 def _atomic_save(obj, path: Path) -> None:

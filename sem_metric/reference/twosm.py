@@ -32,6 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..labelmap.target_object import object_masks
 from .da import da_log_prob, denoise_activation
 
 
@@ -241,7 +242,7 @@ class TwoSM(nn.Module):
         if cfg.use_da and f_n is None:
             from .da import noise_filter
             f_n = noise_filter(seg_u, mask, label, cfg.num_classes)
-        obj_c = ((seg_c == label[:, None, None]) & (mask > 0)).float()
+        obj_c = object_masks(seg_c, mask, label).float()  # O^c of Eq. 1 / Eq. 10, the one builder
         cond = F.one_hot(seg_u.long(), cfg.num_classes).permute(0, 3, 1, 2).float()
 
         logits, obj_logit = self.G(seg_u, mask)
@@ -285,11 +286,12 @@ class TwoSM(nn.Module):
 def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool = True) -> str:
     """Export the generator G^0 (Sec. 3.1) as safetensors (float16 by default, to keep it small), with
     the :class:`TwoSMConfig` and ``meta`` as JSON in the file's metadata. Returns the file's sha256."""
-    import hashlib
     import json
     from pathlib import Path
 
     from safetensors.torch import save_file
+
+    from ..sem.weights import sha256_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -298,19 +300,20 @@ def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool
     save_file(sd, str(path), metadata={"config": json.dumps(model.cfg.to_dict()),
                                        "meta": json.dumps(meta or {}), "format": "sem_metric.twosm.G/1"})
     path.chmod(0o644)
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha256_file(path)
 
 
 def load_generator(path) -> "TwoSM":
     """Load a generator G^0 (Sec. 3.1) exported by :func:`save_generator` into a :class:`TwoSM` (float32, eval mode);
     the discriminator is freshly initialised (not needed at test time). ``model.meta`` holds the
     metadata dict, ``model.sha256`` the file hash."""
-    import hashlib
     import json
     from pathlib import Path
 
     from safetensors import safe_open
     from safetensors.torch import load_file
+
+    from ..sem.weights import sha256_file
 
     path = Path(path)
     if not path.is_file():
@@ -325,5 +328,5 @@ def load_generator(path) -> "TwoSM":
     model.G.load_state_dict(sd, strict=True)
     model.eval()
     model.meta = json.loads(md.get("meta", "{}"))
-    model.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    model.sha256 = sha256_file(path)
     return model

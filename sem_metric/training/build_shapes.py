@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from sem_metric.coco_classes import COCO_CLASSES, NUM_CLASSES
+from sem_metric.sem.classes import COCO_CLASSES, NUM_CLASSES
 from sem_metric.training import shape_sources as S
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank
 

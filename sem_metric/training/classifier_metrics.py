@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..coco_classes import COCO_CLASSES
+from ..sem.classes import COCO_CLASSES
 
 
 def classification_report(logits: np.ndarray, labels: np.ndarray) -> dict:

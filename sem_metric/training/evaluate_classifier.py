@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..weights import load_classifier
+from ..sem.weights import load_classifier
 from .classifier_metrics import classification_report
 from .shape_bank import ShapeBank
 from .train_classifier import predict_logits

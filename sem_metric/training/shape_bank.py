@@ -3,7 +3,7 @@
 The paper trains its shape classifier on binary instance masks of the 80 COCO thing classes (PS-COCO
 instances with an area of at least 1% of their image). A :class:`ShapeBank` stores such masks as tight
 crops (the bounding box of the mask's True pixels, max side ``max_side``), the contiguous COCO class
-index 0..79 of each (see :mod:`sem_metric.coco_classes`) and a short source tag (``"coco_instances"``,
+index 0..79 of each (see :mod:`sem_metric.sem.classes`) and a short source tag (``"coco_instances"``,
 ``"voc"``, ...). Banks are saved as ``.npz`` files that load without pickle.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from PIL import Image
 
-from sem_metric.coco_classes import NUM_CLASSES
+from sem_metric.sem.classes import NUM_CLASSES
 
 DEFAULT_MAX_SIDE = 128
 _FORMAT_VERSION = 1

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 from PIL import Image
 
-from sem_metric.coco_classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_index
+from sem_metric.sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_index
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
 
 PathLike = Union[str, Path]

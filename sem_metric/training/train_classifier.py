@@ -36,9 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..classifier import ClassifierConfig, build_shape_classifier
-from ..preprocess import window_from_crop
-from ..weights import save_classifier_weights
+from ..sem.classifier import ClassifierConfig, build_shape_classifier
+from ..sem.preprocess import window_from_crop
+from ..sem.weights import save_classifier_weights
 from .shape_augment import augment_shape
 from .shape_bank import ShapeBank
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from sem_metric.context import context_classes
-from sem_metric.metrics import noise_count
+from sem_metric.labelmap.context import context_classes
+from sem_metric.labelmap.metrics import noise_count
 from sem_metric.reference.da import (DenoiseActivation, da_log_prob, da_test, denoise_activation, filtered_logits,
                                      fuse, inpaint, noise_filter)
 
@@ -45,7 +45,7 @@ def _seg_u(seg, box, label):
 
 
 def test_ring_written_out_by_hand_matches_core():
-    from sem_metric.context import ring_mask
+    from sem_metric.labelmap.context import ring_mask
     np.testing.assert_array_equal(ring_mask(SEG_TWO.shape, BOX_TWO), RING_TWO)
     assert sorted(np.unique(SEG_TWO[RING_TWO]).tolist()) == [0, 1, 2, 3]
 

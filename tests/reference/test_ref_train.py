@@ -95,7 +95,7 @@ def test_evaluate_writes_four_row_table(tmp_path):
 
 
 def test_evaluate_with_a_classifier_adds_sem_and_its_sha256(tmp_path, random_weights_path):
-    from sem_metric.weights import sha256_file
+    from sem_metric.sem.weights import sha256_file
 
     root = _camvid(tmp_path / "camvid", splits=("train", "test"), n=2)
     for name, extra in (("p", []), ("d", ["--da"])):

@@ -1,0 +1,454 @@
+"""The evaluation pipeline behind ``sem-score``: it builds the complete result, checks included.
+
+:func:`evaluate_dirs` pairs the label maps of a prediction folder and a ground-truth folder, reads
+each pair once, checks sizes and boxes, and computes the registered metrics (:mod:`sem_metric.registry`:
+tIOU, hamm and NN of paper Sec. 4.1, optionally Sem of Eq. 10) for every box of ``boxes.json``, then
+runs the requested threshold / baseline checks (:mod:`sem_metric.pipeline.checks`).
+:func:`evaluate_samples` does the same on maps that are already in memory. The CLI only parses
+options, calls :func:`evaluate_dirs` and writes what it returns (:mod:`sem_metric.pipeline.report`).
+
+Aggregation: sample-level metrics are averaged over samples (one sample = one box); NN is the mean
+number of noise pixels per sample (the paper's NN), and ``nn_total`` is their sum. Pairs without
+boxes are counted but not read. Every metric only looks inside its box, so each pair is cropped to
+the union of its boxes before the metrics run (exact, and cheap on large maps).
+
+Sem: predictions (and ground truths not found in the optional cache, :mod:`sem_metric.sem.cache`)
+are classified together in batches of ``batch_size``. A sample whose predicted target object inside
+the box equals the ground truth's (same O and M, hence the same classifier input) gets Sem = 0
+exactly without running the classifier. Sem labels are class ids of the label maps themselves (the
+classifier only sees the binary object map O and the box mask M, so no mapping to COCO ids is needed).
+
+Result dict (``schema == RESULT_SCHEMA``), top-level keys:
+
+``schema``            format identifier, ``sem-metric-result/1``
+``metrics``           metric names computed, in canonical (registry) order
+``means``             ``{metric: float | None}``: means over samples, or the value of a dataset-level metric
+``nn_total``          total number of noise pixels over all samples (None when nn was not computed); in
+                      general ``<name>_total`` for every registered metric with a ``total_unit``
+``counts``            ``pred_files, gt_files, pairs, pairs_with_boxes, pairs_without_boxes, samples,
+                      skipped``
+``skipped``           ``[{"file", "reason"}]`` unmatched files / boxes.json entries that were skipped
+``pairs_without_boxes`` relative paths of pairs that have no box in boxes.json
+``metadata``          deterministic description of how the numbers were produced: ``package_version``,
+                      ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
+                      ``inputs`` and ``options``. The registry's version keys are read from here.
+``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
+``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
+``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
+                      baseline: None | {path, version_mismatches, notes, tolerances}}``
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .. import registry
+from ..errors import InputError
+from ..labelmap.box import Box, as_label_map
+from ..version import LABELMAP_METRICS_VERSION, __version__
+from .checks import RESULT_SCHEMA, CheckOptions, run_checks
+from .io import BoxSpec, parse_boxes, validate_boxes
+
+__all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "RESULT_SCHEMA"]
+
+Progress = Callable[[int, int], None]
+
+#: flush queued Sem samples once the maps they reference hold this many bytes
+_SEM_QUEUE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class SemOptions:
+    """How Sem (Eq. 10) is computed.
+
+    ``weights``: anything :func:`sem_metric.sem.weights.load_classifier` accepts (None = shipped default,
+    registry name, local path, ``hf://`` reference); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    ``"auto"``/None; ``batch_size``: classifier batch size; ``gt_cache``: path of a ground-truth
+    probability cache (:mod:`sem_metric.sem.cache`) or None; ``classifier``: an already loaded
+    classifier (then ``weights`` is ignored); ``warn``: callback for warnings (default
+    :func:`warnings.warn`).
+    """
+
+    weights: Any = None
+    device: Optional[str] = None
+    batch_size: int = 64
+    gt_cache: Optional[str] = None
+    classifier: Any = None
+    warn: Optional[Callable[[str], None]] = field(default=None, repr=False)
+
+    @classmethod
+    def coerce(cls, value: Any) -> "SemOptions":
+        """A validated :class:`SemOptions` from None, itself or a dict of its fields (unknown keys are an error)."""
+        if value is None:
+            value = cls()
+        elif isinstance(value, Mapping):
+            unknown = set(value) - set(cls.__dataclass_fields__)
+            if unknown:
+                raise InputError(f"sem_options: unknown option(s) {sorted(unknown)}; "
+                                 f"valid: {sorted(cls.__dataclass_fields__)}")
+            value = cls(**value)
+        elif not isinstance(value, cls):
+            raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
+        bs = value.batch_size
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise InputError(f"sem_options: batch size must be an integer >= 1, got {bs!r}")
+        return value
+
+    def metadata(self) -> Dict[str, Any]:
+        """The options as recorded in ``metadata.options.sem``."""
+        w = self.weights
+        return {"weights": None if w is None else (os.fspath(w) if isinstance(w, (str, os.PathLike)) else repr(w)),
+                "device": self.device, "batch_size": int(self.batch_size),
+                "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache)}
+
+
+# ------------------------------------------------------------------------------------ Sem engine
+class _SemRunner:
+    """Queues (pred, gt, box, label) samples and computes Sem (Eq. 10) in batches."""
+
+    def __init__(self, options: SemOptions):
+        from ..sem.preprocess import PREPROCESSING_VERSION
+        from ..sem.weights import load_classifier, resolve_device
+
+        self.opts = options
+        self.classifier = options.classifier
+        if self.classifier is None:
+            self.classifier = load_classifier(options.weights, device=options.device)
+        elif options.device is not None:
+            self.classifier = self.classifier.to(resolve_device(options.device))
+        info = dict(getattr(self.classifier, "info", None) or {})
+        self.preprocessing_version = PREPROCESSING_VERSION
+        self.info = {k: info.get(k) for k in ("name", "sha256", "source", "arch", "input_size", "preprocessing")}
+        try:
+            self.device = str(next(self.classifier.parameters()).device)
+        except (StopIteration, AttributeError, TypeError):
+            self.device = None
+        self.cache = None
+        if options.gt_cache is not None:
+            from ..sem.cache import GTProbabilityCache
+
+            if not info.get("sha256"):
+                raise InputError("a ground-truth cache needs classifier weights with a known sha256 (load them with "
+                                 "sem_metric.load_classifier); this classifier has none")
+            self.cache = GTProbabilityCache.open(
+                options.gt_cache, str(info.get("sha256")), PREPROCESSING_VERSION, __version__, warn=options.warn)
+        self.queue: List[tuple] = []
+        self.queue_maps: Dict[int, int] = {}
+        self.identical = 0
+
+    def add(self, pred: np.ndarray, gt: np.ndarray, spec: BoxSpec, gt_digest: Optional[str],
+            row: Dict[str, Any]) -> None:
+        """Queue one sample; ``spec`` is in the coordinates of ``pred``/``gt``, ``row`` receives ``sem``."""
+        from ..labelmap.target_object import object_crop
+
+        # Sem only sees O (target object inside the box) and M (the box): identical O gives Sem = 0 exactly.
+        if np.array_equal(object_crop(pred, spec.box, spec.label), object_crop(gt, spec.box, spec.label)):
+            row["sem"] = 0.0
+            self.identical += 1
+            return
+        self.queue.append((pred, gt, spec, gt_digest, row))
+        for a in (pred, gt):
+            self.queue_maps[id(a)] = a.nbytes
+        if len(self.queue) >= int(self.opts.batch_size) or sum(self.queue_maps.values()) >= _SEM_QUEUE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Classify the queued samples (ground truths from the cache when present) and fill their rows."""
+        if not self.queue:
+            return
+        from ..sem.cache import sample_key
+        from ..sem.metric import sem_from_probabilities, shape_probabilities_batch
+
+        preds = [q[0] for q in self.queue]
+        gts = [q[1] for q in self.queue]
+        boxes = [q[2].box.as_tuple() for q in self.queue]
+        labels = [q[2].label for q in self.queue]
+        n = len(self.queue)
+        if self.cache is not None:
+            keys = [sample_key(q[3], q[4]["bbox"], l) for q, l in zip(self.queue, labels)]
+            gt_probs, missing = self.cache.lookup(keys)
+        else:
+            keys = []
+            gt_probs, missing = None, list(range(n))
+        probs = shape_probabilities_batch(
+            preds + [gts[i] for i in missing], boxes + [boxes[i] for i in missing],
+            labels + [labels[i] for i in missing], classifier=self.classifier,
+            batch_size=int(self.opts.batch_size))
+        p = probs[:n]
+        if gt_probs is None:
+            gt_probs = probs[n:]
+        else:
+            gt_probs[missing] = probs[n:]
+            self.cache.put([keys[i] for i in missing], probs[n:])
+        for q, v in zip(self.queue, sem_from_probabilities(p, gt_probs)):
+            q[4]["sem"] = float(v)
+        self.queue = []
+        self.queue_maps = {}
+
+    def finish(self) -> None:
+        """Flush the queue and save the ground-truth cache."""
+        self.flush()
+        if self.cache is not None:
+            self.cache.save()
+
+    def metadata(self) -> Dict[str, Any]:
+        return {"classifier": self.info, "preprocessing_version": self.preprocessing_version}
+
+    def runtime(self) -> Dict[str, Any]:
+        return {"device": self.device, "batch_size": int(self.opts.batch_size),
+                "identical_object_maps": self.identical,
+                "gt_cache": None if self.cache is None else self.cache.stats()}
+
+
+# ------------------------------------------------------------------------------------ core loop
+def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
+                   ) -> Tuple[np.ndarray, np.ndarray, List[BoxSpec]]:
+    """Views of both maps cropped to the union of the boxes, and the boxes in the crop's coordinates.
+
+    Every metric reads only its box, so this is exact; it bounds the work by the boxes' extent.
+    """
+    x0 = min(s.box.x0 for s in specs)
+    y0 = min(s.box.y0 for s in specs)
+    x1 = max(s.box.x1 for s in specs)
+    y1 = max(s.box.y1 for s in specs)
+    shifted = [BoxSpec(Box(s.box.x0 - x0, s.box.y0 - y0, s.box.x1 - x0, s.box.y1 - y0), s.label) for s in specs]
+    return pred[y0:y1, x0:x1], gt[y0:y1, x0:x1], shifted
+
+
+class _Stream:
+    """Runs the registered metrics over ``(name, load)`` items and aggregates them (Sec. 4.1, Eq. 10)."""
+
+    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions]):
+        self.metrics = list(metrics)
+        specs = [registry.get(m) for m in metrics]
+        self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
+        self.dataset_labelmap = {m.name: m.resolve()() for m in specs if m.kind == "labelmap" and m.level == "dataset"}
+        unsupported = [m.name for m in specs if m.kind == "sem" and m.name != "sem"]
+        if unsupported:
+            raise InputError(f"metric(s) {', '.join(unsupported)} need the Sem engine, which computes only 'sem' "
+                             "so far (see docs/ARCHITECTURE.md)")
+        self.sem = _SemRunner(sem_options or SemOptions()) if "sem" in metrics else None
+        self.rows: List[Dict[str, Any]] = []
+        self.without_boxes: List[str] = []
+        self.pairs = 0
+
+    def pair(self, name: str, pred: Any, gt: Any, specs: Sequence[BoxSpec]) -> None:
+        """Score every box of one pair of maps."""
+        pred = as_label_map(pred, f"prediction {name!r}")
+        gt = as_label_map(gt, f"ground truth {name!r}")
+        if pred.shape != gt.shape:
+            raise InputError(
+                f"{name!r}: prediction is {pred.shape[0]}x{pred.shape[1]} (HxW) but the ground truth is "
+                f"{gt.shape[0]}x{gt.shape[1]}; both maps of a pair must have the same size "
+                "(do not resize label maps with interpolation; use nearest-neighbour if you must)")
+        validate_boxes(specs, name, pred.shape)
+        rows = [{"file": name, "box_index": i, "bbox": list(s.box.as_tuple()), "label": s.label}
+                for i, s in enumerate(specs)]
+        digest = None
+        if self.sem is not None and self.sem.cache is not None:
+            from ..sem.cache import map_digest
+
+            digest = map_digest(gt)  # of the whole map: the cache key does not depend on the crop
+        p, g, local = _crop_to_boxes(pred, gt, specs)
+        n = len(local)
+        boxes = np.array([s.box.as_tuple() for s in local], dtype=np.int64)
+        labels = np.array([s.label for s in local], dtype=np.int64)
+        preds = np.broadcast_to(p, (n,) + p.shape)
+        gts = np.broadcast_to(g, (n,) + g.shape)
+        for m in self.sample_labelmap:
+            for r, v in zip(rows, m.compute(preds, gts, boxes, labels)):
+                r[m.name] = int(v) if m.integer else float(v)
+        for acc in self.dataset_labelmap.values():
+            acc.update(preds, gts, boxes, labels)
+        if self.sem is not None:
+            for s, r in zip(local, rows):
+                self.sem.add(p, g, s, digest, r)
+        self.rows.extend(rows)
+
+    def run(self, items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]], boxes: Mapping[str, Sequence[BoxSpec]],
+            progress: Optional[Progress], total: int) -> None:
+        if progress is not None:
+            progress(0, total)
+        for done, (name, load) in enumerate(items, start=1):
+            self.pairs += 1
+            specs = boxes.get(name) or []
+            if specs:
+                self.pair(name, *load(), specs)
+            else:  # nothing to score: counted, not read
+                self.without_boxes.append(name)
+            if progress is not None:
+                progress(done, total)
+        if self.sem is not None:
+            self.sem.finish()
+
+    def core(self) -> Dict[str, Any]:
+        """Rows in canonical key order, means, totals, Sem metadata."""
+        per_sample = [m for m in self.metrics if registry.get(m).level == "sample"]
+        rows = [{**{k: r[k] for k in ("file", "box_index", "bbox", "label")}, **{m: r.get(m) for m in per_sample}}
+                for r in self.rows]
+        means: Dict[str, Optional[float]] = {}
+        for m in self.metrics:
+            if m in self.dataset_labelmap:
+                means[m] = float(self.dataset_labelmap[m].compute()) if rows else None
+            else:
+                vals = [r[m] for r in rows]
+                means[m] = float(np.mean(np.asarray(vals, dtype=np.float64))) if vals else None
+        totals = {f"{name}_total": (int(sum(r[name] for r in rows)) if registry.get(name).integer
+                                    else float(sum(r[name] for r in rows))) if name in per_sample else None
+                  for name, spec in registry.METRICS.items() if spec.total_unit}
+        return {"rows": rows, "means": means, "totals": totals, "pairs": self.pairs,
+                "without_boxes": self.without_boxes,
+                "sem_meta": None if self.sem is None else self.sem.metadata(),
+                "sem_runtime": None if self.sem is None else self.sem.runtime()}
+
+
+def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
+              sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
+              counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
+              options: Dict[str, Any], nothing_hint: str) -> Dict[str, Any]:
+    """Everything after input parsing, shared by both entry points: checks up front, the stream, the result."""
+    checks = checks or CheckOptions()
+    checks.validate(metrics)
+    baseline, baseline_path = checks.load_baseline()
+    if not any(specs.values()):
+        raise InputError(f"nothing to evaluate: {nothing_hint}")
+    stream = _Stream(metrics, sem_options)
+    stream.run(items, specs, progress, total)
+    core = stream.core()
+    counts = {
+        "pred_files": counts_extra.get("pred_files", core["pairs"]),
+        "gt_files": counts_extra.get("gt_files", core["pairs"]),
+        "pairs": core["pairs"],
+        "pairs_with_boxes": core["pairs"] - len(core["without_boxes"]),
+        "pairs_without_boxes": len(core["without_boxes"]),
+        "samples": len(core["rows"]),
+        "skipped": len(skipped),
+    }
+    result = {
+        "schema": RESULT_SCHEMA,
+        "metrics": list(metrics),
+        "means": core["means"],
+        **core["totals"],
+        "counts": counts,
+        "skipped": skipped,
+        "pairs_without_boxes": core["without_boxes"],
+        "metadata": {
+            "package_version": __version__,
+            "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
+            "sem": core["sem_meta"],
+            "inputs": inputs,
+            "options": options,
+        },
+        "runtime": {"sem": core["sem_runtime"]},
+        "samples": core["rows"],
+    }
+    result["checks"] = run_checks(result, checks, baseline, baseline_path)
+    return result
+
+
+# ------------------------------------------------------------------------------------ public API
+def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
+                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None) -> Dict[str, Any]:
+    """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
+
+    ``samples``: a mapping ``name -> (pred, gt)`` or a sequence of ``(name, pred, gt)``; maps are 2-D
+    integer arrays / tensors. ``boxes``: ``name -> [box entries]`` where an entry is an
+    ``io.BoxSpec``, ``{"bbox": [x0, y0, x1, y1], "label": id}`` or ``(box, label)``. ``metrics``:
+    ``"tiou,hamm"`` or an iterable of names (default: the registry's default set). ``checks``:
+    thresholds / baseline (:class:`CheckOptions`). Box names that are not among ``samples`` raise
+    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
+    Returns the result dict described in the module docstring.
+    """
+    metrics = registry.parse_metrics(metrics)
+    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    if isinstance(samples, Mapping):
+        triples = [(str(k), v[0], v[1]) for k, v in samples.items()]
+    else:
+        triples = []
+        for i, t in enumerate(samples):
+            try:
+                name, pred, gt = t
+            except (TypeError, ValueError):
+                raise InputError(f"samples[{i}]: expected (name, pred, gt)") from None
+            triples.append((str(name), pred, gt))
+    names = [t[0] for t in triples]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"sample names must be unique; repeated: {', '.join(map(repr, dup[:5]))}")
+    if not isinstance(boxes, Mapping):
+        raise InputError(f"boxes: expected a mapping name -> list of boxes, got {type(boxes).__name__}")
+    specs = parse_boxes(boxes, "boxes")
+    extra = sorted(set(specs) - set(names))
+    if extra:
+        raise InputError(f"boxes given for {len(extra)} name(s) that are not among the samples: "
+                         f"{', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
+    items = ((name, (lambda p=pred, g=gt: (p, g))) for name, pred, gt in triples)
+    options = {"metrics": list(metrics), "sem": None if so is None else so.metadata()}
+    return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
+                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)")
+
+
+def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
+                  allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
+                  progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                  cli_options: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
+
+    Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
+    mapping relative paths to ``[{"bbox": [x0, y0, x1, y1], "label": id}, ...]``. Each pair is read
+    once; a size mismatch or a box outside its image is an :class:`InputError` naming the file (and
+    box index). Unmatched files, and boxes.json entries without a pair, are errors unless
+    ``allow_unmatched`` (then they are listed in ``skipped``). Pairs without boxes are counted; no box
+    at all is an error. ``color_map``: ``{(r, g, b): id}`` or a JSON file path for RGB maps.
+    ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
+    ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
+    :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    """
+    from ..sem.weights import sha256_file
+    from . import io as sio
+
+    metrics = registry.parse_metrics(metrics)
+    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    cmap = sio.load_color_map(color_map)
+    boxes = sio.read_boxes(boxes_path)
+    pairs, skipped = sio.pair_files(pred_dir, gt_dir, allow_unmatched=allow_unmatched)
+    skipped_rows = [{"file": str(s["file"]), "reason": str(s["reason"])} for s in skipped]
+    pair_names = {rel for rel, _p, _g in pairs}
+    extra = sorted(set(boxes) - pair_names)
+    if extra and not allow_unmatched:
+        raise InputError(
+            f"boxes.json {os.fspath(boxes_path)!r} has boxes for {len(extra)} file(s) that are not a "
+            f"prediction/ground-truth pair: {', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}; "
+            "keys must be paths relative to PRED_DIR/GT_DIR (e.g. 'city/0001.png'); "
+            "use --allow-unmatched to skip them")
+    skipped_rows += [{"file": k, "reason": "boxes.json entry without a prediction/ground-truth pair"}
+                     for k in extra]
+    specs = {k: v for k, v in boxes.items() if k in pair_names}
+
+    def items() -> Iterator[Tuple[str, Callable[[], Tuple[Any, Any]]]]:
+        for rel, pp, gp in pairs:
+            def load(pp=pp, gp=gp):
+                return sio.read_label_map(pp, color_map=cmap), sio.read_label_map(gp, color_map=cmap)
+            yield rel, load
+
+    inputs = {
+        "pred_dir": os.fspath(pred_dir), "gt_dir": os.fspath(gt_dir), "boxes": os.fspath(boxes_path),
+        "boxes_sha256": sha256_file(os.fspath(boxes_path)),
+    }
+    options: Dict[str, Any] = {
+        "metrics": list(metrics), "allow_unmatched": bool(allow_unmatched),
+        "color_map": None if cmap is None else {"#%02x%02x%02x" % k: v for k, v in sorted(cmap.items())},
+        "sem": None if so is None else so.metadata(),
+    }
+    if cli_options is not None:
+        options["cli"] = dict(cli_options)
+    reasons = [s.get("reason") for s in skipped]
+    counts = {"pred_files": len(pairs) + reasons.count("missing in gt"),
+              "gt_files": len(pairs) + reasons.count("missing in pred")}
+    hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
+            "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
+    return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
+                     options, hint)

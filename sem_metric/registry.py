@@ -1,0 +1,210 @@
+"""The one registry of the metrics sem-metric computes and reports.
+
+Each metric is one frozen :class:`Metric` entry in :data:`METRICS`. Everything that lists, parses,
+computes, formats or compares metrics reads it: ``sem-score --metrics`` and its thresholds, the
+evaluation pipeline (:mod:`sem_metric.pipeline.evaluate`), the table / CSV / JSON
+(:mod:`sem_metric.pipeline.report`), the baseline check's direction of "better" and its
+comparability rule (:data:`VERSION_KEYS`), and the reference evaluation
+(:mod:`sem_metric.reference.evaluate`). Adding a metric is adding one entry (see
+``docs/ARCHITECTURE.md``).
+
+Two levels exist. A ``"sample"`` metric has one value per sample (one box); the run reports their
+mean (paper Sec. 4.1: tIOU, hamm, the mean number of noise pixels NN, Sem of Eq. 10). A
+``"dataset"`` metric has one value per run, e.g. a Frechet distance between the distributions of
+predicted and ground-truth objects: its ``function`` names a class with ``update(preds, gts, boxes,
+labels)`` (called once per pair of maps) and ``compute() -> float``.
+
+This module imports nothing heavy (no numpy, no torch): functions are named by import path and
+loaded on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
+
+from .errors import InputError
+
+__all__ = ["Metric", "VersionKey", "METRICS", "VERSION_KEYS", "register", "unregister", "get", "names",
+           "default_names", "parse_metrics", "version_fingerprint"]
+
+LEVELS = ("sample", "dataset")
+KINDS = ("labelmap", "sem")
+
+
+@dataclass(frozen=True)
+class VersionKey:
+    """A field of a result's ``metadata`` that defines what some metric values mean.
+
+    ``path`` is the key path inside ``result["metadata"]``; ``description`` names it in messages.
+    Two results are comparable on a metric only when all of the metric's version keys are equal.
+    """
+
+    description: str
+    path: Tuple[str, ...]
+
+    def lookup(self, metadata: Mapping[str, Any]) -> Any:
+        """The value at :attr:`path` in ``metadata`` (None when any level is missing)."""
+        value: Any = metadata
+        for key in self.path:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(key)
+        return value
+
+
+#: name -> version key; the order is the order of messages.
+VERSION_KEYS: Dict[str, VersionKey] = {
+    "labelmap_metrics_version": VersionKey(
+        "label-map metric definition version (LABELMAP_METRICS_VERSION)", ("labelmap_metrics_version",)),
+    "sem_weights_sha256": VersionKey("Sem classifier weights sha256", ("sem", "classifier", "sha256")),
+    "sem_preprocessing_version": VersionKey(
+        "Sem preprocessing version (PREPROCESSING_VERSION)", ("sem", "preprocessing_version")),
+}
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric: how it is named, computed, formatted and compared.
+
+    ``name``            key in ``--metrics``, thresholds, JSON ``means`` and per-sample rows (lower case)
+    ``display_name``    label in the summary table (e.g. ``"tIOU"``)
+    ``higher_is_better`` direction used by ``--baseline`` checks and the table's "better" column
+    ``function``        ``"module:attribute"``. Level ``"sample"``: a batched function
+                        ``f(preds, gts, boxes[, labels], **kwargs) -> (N,) array`` equal to the paper's
+                        per-sample definition; level ``"dataset"``: a class with ``update(preds, gts,
+                        boxes, labels)`` and ``compute() -> float``
+    ``equation``        where the paper defines it (cited in help texts and docs)
+    ``kind``            ``"labelmap"`` (needs only the maps) or ``"sem"`` (needs the shape classifier;
+                        computed by the pipeline's Sem engine with the ground-truth cache)
+    ``level``           ``"sample"`` (one value per box, mean reported) or ``"dataset"`` (one value per run)
+    ``uses_label``      whether ``function`` takes the target labels ``l^t``
+    ``integer``         per-sample values are integers (kept as ints in rows and CSV)
+    ``default``         part of the default ``--metrics`` set
+    ``version_keys``    names in :data:`VERSION_KEYS` whose values define this metric's numbers
+    ``decimals``        decimals of the mean in the summary table
+    ``total_unit``      when set, the sum over samples is also reported as ``<name>_total`` in this unit
+    """
+
+    name: str
+    display_name: str
+    higher_is_better: bool
+    function: str
+    equation: str
+    kind: str = "labelmap"
+    level: str = "sample"
+    uses_label: bool = True
+    integer: bool = False
+    default: bool = True
+    version_keys: Tuple[str, ...] = ("labelmap_metrics_version",)
+    decimals: int = 4
+    total_unit: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if not self.name or self.name != self.name.lower() or not self.name.replace("_", "").isalnum():
+            raise ValueError(f"metric name {self.name!r} must be a lower-case identifier")
+        if self.level not in LEVELS:
+            raise ValueError(f"metric {self.name!r}: level must be one of {LEVELS}, got {self.level!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        unknown = [k for k in self.version_keys if k not in VERSION_KEYS]
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: unknown version key(s) {unknown}; add them to VERSION_KEYS")
+        if ":" not in self.function:
+            raise ValueError(f"metric {self.name!r}: function must be 'module:attribute', got {self.function!r}")
+
+    @property
+    def better(self) -> str:
+        """``"higher"`` or ``"lower"``."""
+        return "higher" if self.higher_is_better else "lower"
+
+    def resolve(self) -> Callable[..., Any]:
+        """Import and return :attr:`function`."""
+        module, _, attr = self.function.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def compute(self, preds: Any, gts: Any, boxes: Any, labels: Any, **kwargs: Any) -> Any:
+        """Per-sample values of a ``"sample"`` metric for N samples (``kwargs`` go to :attr:`function`)."""
+        if self.level != "sample":
+            raise TypeError(f"metric {self.name!r} is dataset-level: use resolve()() and update/compute")
+        fn = self.resolve()
+        if self.uses_label:
+            return fn(preds, gts, boxes, labels, **kwargs)
+        return fn(preds, gts, boxes, **kwargs)
+
+    def format(self, value: Optional[float]) -> str:
+        """A mean as shown in the summary table (``n/a`` for None)."""
+        return "n/a" if value is None else f"{value:.{self.decimals}f}"
+
+
+_LABELMAP = "sem_metric.labelmap.metrics"
+
+#: name -> metric, in canonical (report) order.
+METRICS: Dict[str, Metric] = {m.name: m for m in (
+    Metric("tiou", "tIOU", True, f"{_LABELMAP}:tiou_batch", "Sec. 4.1 (target IoU)"),
+    Metric("hamm", "hamm", True, f"{_LABELMAP}:hamm_batch", "Sec. 4.1 (Hamming score)", uses_label=False),
+    Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
+           uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
+    Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
+)}
+
+
+def register(metric: Metric) -> None:
+    """Add a metric at the end of :data:`METRICS` (e.g. from a plugin or a test); names are unique."""
+    if metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    METRICS[metric.name] = metric
+
+
+def unregister(name: str) -> None:
+    """Remove a metric added with :func:`register`."""
+    del METRICS[name]
+
+
+def get(name: str) -> Metric:
+    """The registered metric ``name``; :class:`InputError` listing the valid names otherwise."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise InputError(f"unknown metric {name!r}; choose one of {','.join(METRICS)}") from None
+
+
+def names(level: Optional[str] = None, kind: Optional[str] = None) -> Tuple[str, ...]:
+    """Registered metric names in canonical order, optionally of one level / kind."""
+    return tuple(n for n, m in METRICS.items()
+                 if (level is None or m.level == level) and (kind is None or m.kind == kind))
+
+
+def default_names() -> Tuple[str, ...]:
+    """The metrics computed when none are asked for (``sem-score`` without ``--metrics``)."""
+    return tuple(n for n, m in METRICS.items() if m.default)
+
+
+def parse_metrics(spec: Any) -> Tuple[str, ...]:
+    """Parse a metric selection (``"tiou,nn"`` or an iterable of names) into canonical order.
+
+    ``None`` gives :func:`default_names`. Names are case-insensitive; duplicates are merged. Unknown
+    or empty selections raise :class:`InputError` listing the valid names.
+    """
+    if spec is None:
+        return default_names()
+    if isinstance(spec, str):
+        items: Iterable[Any] = spec.split(",")
+    else:
+        items = spec
+    wanted = [n for n in (str(s).strip().lower() for s in items) if n]
+    valid = ",".join(METRICS)
+    if not wanted:
+        raise InputError(f"no metric selected; choose a comma-separated subset of {valid}")
+    unknown = [n for n in wanted if n not in METRICS]
+    if unknown:
+        raise InputError(f"unknown metric(s) {', '.join(repr(u) for u in unknown)}; "
+                         f"choose a comma-separated subset of {valid}")
+    return tuple(m for m in METRICS if m in wanted)
+
+
+def version_fingerprint(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """The values of every :data:`VERSION_KEYS` field in ``result["metadata"]`` (None when absent)."""
+    meta = result.get("metadata") or {}
+    return {k: v.lookup(meta) for k, v in VERSION_KEYS.items()}

@@ -1,0 +1,84 @@
+"""The Sem shape classifier F (paper Sec. 3.3): a timm EfficientNet whose stem is a gated convolution.
+
+Input: 2 channels (binary target-object map O, box mask M) prepared by :mod:`sem_metric.sem.preprocess`;
+output: 80 logits over :data:`sem_metric.sem.classes.COCO_CLASSES`. The EfficientNet variant is a
+parameter (the paper used B7; the shipped weights use B0, see ``weights/MODEL_CARD.md``).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .classes import NUM_CLASSES
+from .gated_conv import GatedConv2d
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything needed to rebuild F exactly; stored in the weights file's metadata."""
+
+    arch: str = "efficientnet_b0"
+    in_chans: int = 2
+    num_classes: int = NUM_CLASSES
+    gate_activation: str = "elu"
+    drop_rate: float = 0.2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ClassifierConfig":
+        fields = cls.__dataclass_fields__
+        unknown = set(d) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown classifier config keys {sorted(unknown)}")
+        defaults = cls()
+        return cls(**{k: type(getattr(defaults, k))(v) for k, v in d.items()})
+
+
+class ShapeClassifier(nn.Module):
+    """F of Eq. 10: EfficientNet with a :class:`GatedConv2d` stem; ``forward`` returns logits F_{-1}."""
+
+    def __init__(self, config: ClassifierConfig = ClassifierConfig()) -> None:
+        super().__init__()
+        import timm  # heavy import, deferred until a model is built
+
+        if not config.arch.startswith("efficientnet_"):
+            raise ValueError(f"arch must be a timm EfficientNet (efficientnet_b0..b7), got {config.arch!r}")
+        net = timm.create_model(
+            config.arch,
+            pretrained=False,
+            in_chans=config.in_chans,
+            num_classes=config.num_classes,
+            drop_rate=config.drop_rate,
+        )
+        stem = net.conv_stem
+        if type(stem) is not nn.Conv2d or not isinstance(stem.padding, tuple):
+            raise ValueError(f"{config.arch}: only plain-Conv2d stems can be gated (not TF 'same' padding)")
+        net.conv_stem = GatedConv2d(
+            config.in_chans,
+            stem.out_channels,
+            kernel_size=stem.kernel_size[0],
+            stride=stem.stride[0],
+            padding=stem.padding[0],
+            bias=True,
+            activation=config.gate_activation,
+        )
+        self.config = config
+        self.net = net
+        # provenance, filled by sem_metric.sem.weights.load_classifier (timm's pretrained_cfg analogue)
+        self.info: dict[str, Any] = {"name": None, "sha256": None, "source": "random-init"}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def build_shape_classifier(config: ClassifierConfig | None = None, **overrides: Any) -> ShapeClassifier:
+    """Build an untrained F (Sec. 3.3) from a config (defaults: EfficientNet-B0, ELU-gated stem)."""
+    cfg = config or ClassifierConfig()
+    if overrides:
+        cfg = ClassifierConfig(**{**cfg.to_dict(), **overrides})
+    return ShapeClassifier(cfg)

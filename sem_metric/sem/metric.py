@@ -1,0 +1,115 @@
+"""Sem, the semantic-similarity metric of Eq. 10:
+
+    Sem = 0.5 * || Softmax(F_{-1}(O_hat)) - Softmax(F_{-1}(O^c)) ||_1
+
+where F is the pretrained shape classifier (:mod:`sem_metric.sem.classifier`), O_hat / O^c the binary
+target-object maps of the prediction / ground truth inside the box, prepared by
+:mod:`sem_metric.sem.preprocess` (``box-window-v1``). Sem lies in [0, 1]; lower is better.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .preprocess import classifier_inputs
+
+
+def _classifier(classifier, device):
+    from .weights import default_classifier, resolve_device
+
+    if classifier is None:
+        return default_classifier(resolve_device(device))
+    if device is not None:
+        classifier = classifier.to(resolve_device(device))
+    return classifier
+
+
+def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int = 64) -> np.ndarray:
+    """Softmax(F_{-1}(x)) for prepared inputs ``(N, 2, S, S)``, in float64, computed in chunks.
+
+    Identical inputs are classified once (deduplicated by content), so they get bit-identical
+    probabilities whatever the batch composition; this is what makes Sem exactly 0 on identical maps.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n = inputs.shape[0]
+    num_classes = classifier.config.num_classes
+    if n == 0:
+        return np.zeros((0, num_classes), dtype=np.float64)
+    flat = inputs.reshape(n, -1).contiguous()
+    index_of: dict[bytes, int] = {}
+    inverse = np.empty(n, dtype=np.int64)
+    unique_rows: list[int] = []
+    for i in range(n):
+        key = flat[i].numpy().tobytes()
+        j = index_of.setdefault(key, len(unique_rows))
+        if j == len(unique_rows):
+            unique_rows.append(i)
+        inverse[i] = j
+    device = next(classifier.parameters()).device
+    out = np.empty((len(unique_rows), num_classes), dtype=np.float64)
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(unique_rows), batch_size):
+                rows = unique_rows[start:start + batch_size]
+                batch = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
+                logits = classifier(batch)
+                out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
+    finally:
+        classifier.train(was_training)
+    return out[inverse]
+
+
+def shape_probabilities_batch(segs: Sequence, boxes: Sequence, labels: Sequence[int], classifier=None,
+                              batch_size: int = 64, device: str | None = None) -> np.ndarray:
+    """Softmax(F_{-1}(O)) over the 80 COCO classes for each (map, box, label) sample (Eq. 10 terms).
+
+    ``segs``: 2-D integer label maps (numpy or torch; sizes may differ), ``boxes``: ``(x0, y0, x1, y1)``
+    with exclusive ends, ``labels``: target class ids in the maps' own id space. ``classifier``: a loaded
+    classifier (default: the shipped weights). Returns ``(N, 80)`` float64; rows sum to 1.
+    """
+    model = _classifier(classifier, device)
+    return probabilities_from_inputs(classifier_inputs(segs, boxes, labels), model, batch_size)
+
+
+def shape_probabilities(seg, box, label: int, classifier=None, device: str | None = None) -> np.ndarray:
+    """Single-sample :func:`shape_probabilities_batch`: the classifier's 80-class distribution (Eq. 10)."""
+    return shape_probabilities_batch([seg], [box], [label], classifier=classifier, device=device)[0]
+
+
+def sem_from_probabilities(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Eq. 10 from two probability arrays: ``0.5 * sum(|p - q|)`` along the last axis, clipped to [0, 1]."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"probability arrays differ in shape: {p.shape} vs {q.shape}")
+    return np.clip(0.5 * np.abs(p - q).sum(axis=-1), 0.0, 1.0)
+
+
+def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: Sequence[int], classifier=None,
+                      batch_size: int = 64, device: str | None = None) -> np.ndarray:
+    """Sem (Eq. 10) for each sample: ``0.5 * |Softmax(F(O_hat)) - Softmax(F(O^c))|_1``, in [0, 1].
+
+    Predictions and ground truths go through the same preprocessing and the same forward passes;
+    samples whose prepared inputs are identical get exactly 0. Returns ``(N,)`` float64.
+    """
+    n = len(preds)
+    if not (n == len(gts) == len(boxes) == len(labels)):
+        raise ValueError(f"preds, gts, boxes, labels differ in length: {n}, {len(gts)}, {len(boxes)}, {len(labels)}")
+    model = _classifier(classifier, device)
+    inputs = classifier_inputs(list(preds) + list(gts), list(boxes) * 2, list(labels) * 2)
+    probs = probabilities_from_inputs(inputs, model, batch_size)
+    return sem_from_probabilities(probs[:n], probs[n:])
+
+
+def compute_sem(pred, gt, box, label: int, classifier=None, device: str | None = None) -> float:
+    """Sem of one sample (Eq. 10): semantic divergence between the predicted and true target objects.
+
+    ``pred``/``gt``: 2-D integer label maps (the inpainted map Ŝ and the ground truth S^c), ``box``:
+    ``(x0, y0, x1, y1)`` exclusive ends, ``label``: target class id l^t. 0 = same semantics, 1 = disjoint.
+    """
+    return float(compute_sem_batch([pred], [gt], [box], [label], classifier=classifier, device=device)[0])

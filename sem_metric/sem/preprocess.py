@@ -1,0 +1,78 @@
+"""How ``(seg, box, label)`` becomes the classifier's 2-channel input: part of Sem's definition.
+
+Preprocessing ``box-window-v1`` (recorded in every result as ``PREPROCESSING_VERSION``):
+
+1. Inside the box only (Eq. 10): ``O = (seg[y0:y1, x0:x1] == label)`` and ``M = 1`` (an ``h x w``
+   crop; everything outside the box is 0 in both channels, so nothing else of the map matters).
+2. The crop is centred on a square zero canvas of side ``S = ceil(max(h, w) * WINDOW_SCALE)``
+   (offsets ``(S - h) // 2``, ``(S - w) // 2``): aspect ratio is kept and a zero margin shows where the box
+   ends, so the result does not depend on the box's position in the image nor on the image size.
+3. The canvas is resized to ``INPUT_SIZE x INPUT_SIZE`` with bilinear interpolation, antialiased,
+   ``align_corners=False`` (torch, float32, on the CPU). Values are in [0, 1] (fractional coverage on
+   the object's edges) and are not thresholded.
+
+The paper feeds whole-image maps; a box-centred window is used instead so that small boxes are not
+reduced to a few pixels and the classifier sees the same scale for every box. The same function is
+applied to the prediction and the ground truth, and to the training shapes.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..version import PREPROCESSING_VERSION
+
+__all__ = ["PREPROCESSING_VERSION", "INPUT_SIZE", "WINDOW_SCALE", "window_from_crop", "classifier_input",
+           "classifier_inputs"]
+
+INPUT_SIZE = 96
+WINDOW_SCALE = 1.2
+
+
+def window_from_crop(object_crop: np.ndarray | torch.Tensor, input_size: int = INPUT_SIZE) -> torch.Tensor:
+    """Steps 2-3 of ``box-window-v1`` on an ``h x w`` crop of O restricted to the box.
+
+    ``object_crop`` holds values in [0, 1]; the box-mask channel M is 1 over the whole crop.
+    Returns a float32 tensor ``(2, input_size, input_size)``.
+    """
+    obj = torch.as_tensor(np.asarray(object_crop, dtype=np.float32))
+    if obj.ndim != 2 or obj.shape[0] == 0 or obj.shape[1] == 0:
+        raise ValueError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
+    h, w = obj.shape
+    side = math.ceil(max(h, w) * WINDOW_SCALE)
+    oy, ox = (side - h) // 2, (side - w) // 2
+    canvas = torch.zeros(1, 2, side, side, dtype=torch.float32)
+    canvas[0, 0, oy:oy + h, ox:ox + w] = obj
+    canvas[0, 1, oy:oy + h, ox:ox + w] = 1.0
+    if side == input_size:
+        return canvas[0]
+    out = F.interpolate(canvas, size=(input_size, input_size), mode="bilinear", align_corners=False,
+                        antialias=side > input_size)
+    return out[0].clamp_(0.0, 1.0)
+
+
+def classifier_input(seg, box, label: int, input_size: int = INPUT_SIZE) -> torch.Tensor:
+    """``box-window-v1`` input of F for one sample (Eq. 10: O from ``seg`` inside ``box``, and M).
+
+    ``seg`` is a 2-D integer label map (numpy or torch), ``box`` ``(x0, y0, x1, y1)`` with exclusive
+    ends, ``label`` the target class id in the map's own id space. The object crop comes from
+    :func:`sem_metric.labelmap.target_object.object_crop` (the one builder of O), which validates
+    the inputs exactly like the label-map metrics. Returns ``(2, S, S)`` float32.
+    """
+    from ..labelmap.target_object import object_crop
+
+    return window_from_crop(object_crop(seg, box, label), input_size)
+
+
+def classifier_inputs(segs: Sequence, boxes: Sequence, labels: Sequence[int],
+                      input_size: int = INPUT_SIZE) -> torch.Tensor:
+    """Batched :func:`classifier_input`: ``(N, 2, S, S)`` float32, identical to stacking the single form."""
+    if not (len(segs) == len(boxes) == len(labels)):
+        raise ValueError(f"segs, boxes and labels differ in length: {len(segs)}, {len(boxes)}, {len(labels)}")
+    if len(segs) == 0:
+        return torch.zeros(0, 2, input_size, input_size)
+    return torch.stack([classifier_input(s, b, l, input_size) for s, b, l in zip(segs, boxes, labels)])

@@ -1,0 +1,110 @@
+"""Weights loading: sha256 verification, strict loading, metadata checks, the offline Hub path."""
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from sem_metric.errors import WeightsError
+from sem_metric.sem.weights import HubWeights, load_classifier, sha256_file
+
+
+def test_local_path_roundtrip_records_provenance(random_weights_path):
+    m = load_classifier(random_weights_path, device="cpu")
+    assert m.info["sha256"] == sha256_file(random_weights_path)
+    assert m.info["preprocessing"] == "box-window-v1"
+    assert m.info["arch"] == "efficientnet_b0"
+    assert not m.training
+    assert m(torch.zeros(1, 2, 96, 96)).shape == (1, 80)
+
+
+def test_sha256_mismatch_is_an_error(random_weights_path):
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_classifier(random_weights_path, device="cpu", sha256="0" * 64)
+    good = sha256_file(random_weights_path)
+    assert load_classifier(random_weights_path, device="cpu", sha256=good).info["sha256"] == good
+
+
+def test_corrupted_and_missing_files(tmp_path, random_weights_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(WeightsError, match="not a readable safetensors"):
+        load_classifier(bad, device="cpu")
+    with pytest.raises(WeightsError, match="neither a shipped name"):
+        load_classifier(tmp_path / "nope.safetensors", device="cpu")
+
+
+def _rewrite(src, dst, mutate_state=None, mutate_meta=None):
+    from safetensors import safe_open
+
+    with safe_open(str(src), "pt") as f:
+        meta = dict(f.metadata())
+    state = load_file(str(src))
+    if mutate_state:
+        mutate_state(state)
+    if mutate_meta:
+        mutate_meta(meta)
+    save_file(state, str(dst), metadata=meta)
+    return dst
+
+
+@pytest.mark.parametrize("mutate_state, mutate_meta, match", [
+    (lambda s: s.__setitem__("net.unexpected", torch.zeros(1)), None, "do not match"),        # strict: extra key
+    (lambda s: s.pop("net.classifier.weight"), None, "do not match"),                          # strict: missing key
+    (None, lambda m: m.__setitem__("sem_metric.preprocessing", "whole-image-v0"), "whole-image-v0"),
+    (None, lambda m: m.__setitem__("sem_metric.classes", json.dumps(["a"] * 80)), "class list"),
+    (None, lambda m: m.pop("sem_metric.config"), "metadata"),
+])
+def test_mismatching_weights_are_refused(tmp_path, random_weights_path, mutate_state, mutate_meta, match):
+    bad = _rewrite(random_weights_path, tmp_path / "bad.safetensors", mutate_state, mutate_meta)
+    with pytest.raises(WeightsError, match=match):
+        load_classifier(bad, device="cpu")
+
+
+def test_hub_reference_parsing():
+    ref = HubWeights.parse("hf://my-lab/sem-cls/sub/model.safetensors@v2")
+    assert (ref.repo_id, ref.filename, ref.revision) == ("my-lab/sem-cls", "sub/model.safetensors", "v2")
+    assert HubWeights.parse("hf://a/b/c.safetensors").revision is None
+    with pytest.raises(WeightsError, match="bad Hub reference"):
+        HubWeights.parse("hf://only-repo")
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, tmp_path, random_weights_path):
+    """A pre-populated huggingface_hub cache (the layout `hf download` writes) and offline mode."""
+    from huggingface_hub import constants
+
+    commit = "a" * 40
+    repo = tmp_path / "hub" / "models--my-lab--sem-cls"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    shutil.copy(random_weights_path, snap / "model.safetensors")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return tmp_path / "hub"
+
+
+def test_hub_path_offline_from_prepopulated_cache(offline_hub, random_weights_path):
+    m = load_classifier("hf://my-lab/sem-cls/model.safetensors", device="cpu", cache_dir=offline_hub)
+    assert m.info["source"] == "hf://my-lab/sem-cls/model.safetensors"
+    assert m.info["sha256"] == sha256_file(random_weights_path)
+    pinned = HubWeights("my-lab/sem-cls", "model.safetensors", "main", sha256=sha256_file(random_weights_path))
+    assert load_classifier(pinned, device="cpu", cache_dir=offline_hub).info["sha256"] == pinned.sha256
+
+
+def test_hub_miss_or_hash_mismatch_never_falls_back(offline_hub):
+    with pytest.raises(WeightsError, match="Hugging Face Hub"):
+        load_classifier("hf://my-lab/other-repo/model.safetensors", device="cpu", cache_dir=offline_hub)
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_classifier(HubWeights("my-lab/sem-cls", "model.safetensors", sha256="f" * 64), device="cpu",
+                        cache_dir=offline_hub)
+
+
+def test_cuda_requested_without_cuda_is_clear(random_weights_path):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(WeightsError, match="CUDA is not available"):
+        load_classifier(random_weights_path, device="cuda")
