@@ -136,7 +136,7 @@ def predict_logits(model, bank: ShapeBank, batch_size: int = 128) -> np.ndarray:
 
 def _warm_start(model, weights: str) -> None:
     """Initialise ``model`` from classifier weights (verified like any Sem weights), strictly."""
-    from ..weights import load_classifier
+    from ..sem.weights import load_classifier
 
     src = load_classifier(weights, device="cpu")
     if src.config.arch != model.config.arch:
