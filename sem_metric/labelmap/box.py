@@ -209,10 +209,20 @@ def _boxes_from_array(arr: np.ndarray) -> np.ndarray:
     return arr.astype(np.int64)
 
 
+def _boxes_from_sequence(seq: list) -> np.ndarray:
+    # fast path: plain (x0, y0, x1, y1) tuples / lists of Python ints (what JSON and most callers give)
+    if all(type(b) in (tuple, list) and len(b) == 4 for b in seq) and all(type(v) is int for b in seq for v in b):
+        try:
+            return np.array(seq, dtype=np.int64).reshape(-1, 4)
+        except OverflowError:
+            pass
+    return np.array([Box.coerce(b, where=f"box {i}").as_tuple() for i, b in enumerate(seq)],
+                    dtype=np.int64).reshape(-1, 4)
+
+
 def _coerce_boxes(boxes: Any, n: Optional[int]) -> np.ndarray:
     """(N, 4) int64 array of box coordinates from an (N, 4) array / tensor or a sequence of boxes."""
-    return _per_sample(boxes, n, "boxes", "box", _boxes_from_array, lambda seq: np.array(
-        [Box.coerce(b, where=f"box {i}").as_tuple() for i, b in enumerate(seq)], dtype=np.int64).reshape(-1, 4))
+    return _per_sample(boxes, n, "boxes", "box", _boxes_from_array, _boxes_from_sequence)
 
 
 def _labels_from_array(arr: np.ndarray) -> np.ndarray:

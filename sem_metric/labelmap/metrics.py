@@ -10,15 +10,20 @@ All three are computed inside the inpainted area, i.e. the box ``B`` (mask map `
   :func:`sem_metric.labelmap.context.context_classes` for the DA definition of Sec. 3.2, Eq. 4).
   The paper's NN is the mean of this count over the test samples.
 
-Inputs are numpy arrays or torch tensors of any integer dtype (torch is never imported here).
-The batched forms validate a whole batch at once and run the same per-region kernels as the
-single-sample forms on views of the boxes (cost proportional to the total box area), so they return
-exactly what the single-sample forms return.
+Inputs are numpy arrays or torch tensors of any integer dtype (uint8 ... int64, uint64; torch is never
+imported here). Class ids are arbitrary integers: negative ids and ids of any size are ordinary classes
+and every count is exact (the label-map *readers* only produce non-negative ids).
+
+Every form reduces a box to exact integer counts: the batched forms validate a whole batch at once and
+work on views of the boxes (cost proportional to the total box area, never to N x map area; maps
+shared by several boxes are neither copied nor re-validated). :func:`labelmap_metrics_batch` gets all
+three metrics from one class-pair histogram per box. All forms return identical values.
 """
 from __future__ import annotations
 
+import bisect
 import numbers
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -36,7 +41,8 @@ from .box import (
 )
 from ..errors import InputError
 
-__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch"]
+__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "BoxCounts",
+           "box_counts_batch", "labelmap_metrics_batch", "FUSED_FUNCTIONS"]
 
 Maps = Union[np.ndarray, Sequence[Any]]
 
@@ -70,34 +76,129 @@ def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- per-region kernels
-# The single-sample and batched forms both call these on the box regions, so they agree exactly.
-_BINCOUNT_MAX_ID = 1 << 20  # above this class id, NN membership uses sorting instead of a lookup table
+# Every form (single and batched, one metric or all three) reduces a box to exact integer counts with
+# these kernels, so the metrics agree bit for bit whichever form computed them (a ratio of two exact
+# integers below 2**53 is rounded once, the same way by Python and numpy).
+
+#: the class-pair histogram indexes classes directly (no remapping) while (max id + 1)**2 is at most
+#: this many bins or 4x the box area; otherwise (negative ids, large ids) ids are remapped to 0..K-1 first
+_DIRECT_BINS = 1 << 12
+
+#: batched functions of this module that :func:`labelmap_metrics_batch` computes in one pass, by metric name
+FUSED_FUNCTIONS = {"tiou": "tiou_batch", "hamm": "hamm_batch", "nn": "noise_count_batch"}
+
+
+def _tiou_counts(p: np.ndarray, g: np.ndarray, lab: int) -> Tuple[int, int]:
+    """``(|P & G|, |P | G|)`` of the target masks ``P = p == lab``, ``G = g == lab`` (two compares)."""
+    pm = p == lab
+    gm = g == lab
+    return int(np.count_nonzero(pm & gm)), int(np.count_nonzero(pm | gm))
+
+
+def _tiou_value(inter: int, union: int) -> float:
+    return 1.0 if union == 0 else inter / union
 
 
 def _tiou_region(p: np.ndarray, g: np.ndarray, lab: int) -> float:
-    pm = p == lab
-    gm = g == lab
-    union = int(np.count_nonzero(pm | gm))
-    if union == 0:
-        return 1.0
-    return int(np.count_nonzero(pm & gm)) / union
+    return _tiou_value(*_tiou_counts(p, g, lab))
 
 
 def _hamm_region(p: np.ndarray, g: np.ndarray) -> float:
     return int(np.count_nonzero(p == g)) / p.size
 
 
+def _code_dtype(bins: int) -> type:
+    return np.uint16 if bins <= 1 << 16 else (np.uint32 if bins <= 1 << 32 else np.int64)
+
+
+def _pair_histogram(p: np.ndarray, g: np.ndarray) -> Tuple[np.ndarray, Any]:
+    """Class-pair histogram of one box: ``(hist, ids)`` with ``hist[i, j]`` = number of box pixels whose
+    predicted class is ``ids[i]`` and whose ground-truth class is ``ids[j]``.
+
+    One pass of ``np.bincount(p * K + g)`` over the box (narrowest integer code type, no int64 copy of
+    the maps). ``ids`` is ``range(K)`` (ids used as indices) or, for negative or very large ids, the
+    sorted list of the ids present (Python ints, exact for every integer dtype).
+    """
+    n = p.size
+    lo = min(int(p.min()) if p.dtype.kind == "i" else 0, int(g.min()) if g.dtype.kind == "i" else 0)
+    phi, ghi = int(p.max()), int(g.max())
+    k = max(phi, ghi) + 1
+    if lo >= 0 and k * k <= max(_DIRECT_BINS, 4 * n):
+        ids: Any = range(k)
+        pc, gc = p, g
+    else:  # compact remap: ids present in either region -> 0..K-1 (exact for any integer dtype mix)
+        up, pinv = np.unique(p, return_inverse=True)
+        ug, ginv = np.unique(g, return_inverse=True)
+        ids = sorted(set(up.tolist()) | set(ug.tolist()))
+        pos = {v: i for i, v in enumerate(ids)}
+        k = len(ids)
+        pc = np.array([pos[v] for v in up.tolist()], dtype=np.int64)[pinv]
+        gc = np.array([pos[v] for v in ug.tolist()], dtype=np.int64)[ginv]
+    code = pc.astype(_code_dtype(k * k))  # a contiguous copy of the box only
+    code *= k
+    np.add(code, gc, out=code, casting="unsafe")  # values < k: never wraps
+    return _bincount_runs(code.ravel(), k * k).reshape(k, k), ids
+
+
+def _bincount_runs(flat: np.ndarray, bins: int) -> np.ndarray:
+    """``np.bincount(flat, minlength=bins)`` (int64), counting runs of equal values at once when they are long.
+
+    Label maps are piecewise constant, so the codes come in long runs; bincount then stalls on
+    repeated increments of one bin. Counting run starts weighted by run length is exact (float64
+    holds integers below 2**53) and about 1.3x faster on such maps; noise-like data keeps the plain pass.
+    """
+    n = flat.size
+    if n >= 64:
+        change = flat[1:] != flat[:-1]
+        if 4 * (int(np.count_nonzero(change)) + 1) <= n:
+            last = np.flatnonzero(change)  # last index of every run but the final one
+            m = last.size
+            ends = np.empty(m + 1, dtype=np.intp)
+            ends[:m] = last
+            ends[m] = n - 1
+            lengths = np.empty(m + 1, dtype=np.intp)
+            lengths[0] = ends[0] + 1
+            np.subtract(ends[1:], ends[:-1], out=lengths[1:])
+            return np.bincount(flat[ends], weights=lengths, minlength=bins).astype(np.int64)
+    return np.bincount(flat, minlength=bins)
+
+
+def _index_of(ids: Any, value: int) -> Optional[int]:
+    if isinstance(ids, range):
+        return value if 0 <= value < len(ids) else None
+    i = bisect.bisect_left(ids, value)
+    return i if i < len(ids) and ids[i] == value else None
+
+
+def _noise_from_histogram(hist: np.ndarray, ids: Any, allowed: Optional[np.ndarray]) -> int:
+    pred_counts = hist.sum(axis=1)
+    if allowed is None:  # allowed = classes present in the ground-truth box region
+        ok = hist.sum(axis=0) > 0
+    else:
+        ok = np.zeros(len(ids), dtype=bool)
+        for a in set(allowed.tolist()):
+            i = _index_of(ids, a)
+            if i is not None:
+                ok[i] = True
+    return int(pred_counts[~ok].sum())
+
+
+def _region_counts(p: np.ndarray, g: np.ndarray, lab: int, allowed: Optional[np.ndarray]
+                   ) -> Tuple[int, int, int, int, int]:
+    """``(pixels, equal, target_intersection, target_union, noise)`` of one box from one histogram."""
+    hist, ids = _pair_histogram(p, g)
+    equal = int(np.trace(hist))
+    j = _index_of(ids, lab)
+    if j is None:
+        inter = union = 0
+    else:
+        inter = int(hist[j, j])
+        union = int(hist[j, :].sum()) + int(hist[:, j].sum()) - inter
+    return p.size, equal, inter, union, _noise_from_histogram(hist, ids, allowed)
+
+
 def _noise_region(p: np.ndarray, g: np.ndarray, allowed: Optional[np.ndarray]) -> int:
-    pf = p.ravel()
-    ref = g.ravel() if allowed is None else allowed
-    lo = min(int(pf.min()), int(ref.min()) if ref.size else 0)
-    hi = max(int(pf.max()), int(ref.max()) if ref.size else 0)
-    if lo >= 0 and hi < _BINCOUNT_MAX_ID:
-        # O(pixels): a lookup table of allowed classes, then the histogram of predicted classes
-        ok = np.zeros(hi + 1, dtype=bool)
-        ok[ref] = True
-        return int(np.bincount(pf, minlength=hi + 1)[~ok].sum())
-    return int(np.count_nonzero(~np.isin(pf, ref)))
+    return _noise_from_histogram(*_pair_histogram(p, g), allowed)
 
 
 # --------------------------------------------------------------------------- single-sample metrics
@@ -140,7 +241,11 @@ def noise_count(pred: Any, gt: Any, box: BoxLike, allowed: Optional[Iterable[int
 
 # --------------------------------------------------------------------------- batch helpers
 def _as_maps(x: Any, name: str) -> Union[np.ndarray, List[np.ndarray]]:
-    """An (N, H, W) numpy stack, or a list of 2-D maps when their shapes differ."""
+    """An (N, H, W) numpy stack (arrays / tensors) or a list of validated 2-D maps (sequences).
+
+    A sequence is never stacked (that would copy N whole maps); each distinct map object is validated
+    once, however many samples share it (e.g. several boxes of one image).
+    """
     data = _array_or_list(x, name, "an (N, H, W) array or a sequence of 2-D maps")
     if isinstance(data, np.ndarray):
         if data.ndim == 2:
@@ -149,18 +254,22 @@ def _as_maps(x: Any, name: str) -> Union[np.ndarray, List[np.ndarray]]:
                 f"{data.shape}; wrap it in a list or use the single-sample function"
             )
         return as_label_map(data, name, ndim=3)
-    maps = [as_label_map(m, f"{name}[{i}]") for i, m in enumerate(data)]
-    if maps and all(m.shape == maps[0].shape for m in maps):
-        return np.stack(maps)
+    seen: dict = {}
+    maps = []
+    for i, m in enumerate(data):
+        arr = seen.get(id(m))
+        if arr is None:
+            arr = seen[id(m)] = as_label_map(m, f"{name}[{i}]")
+        maps.append(arr)
     return maps
 
 
 def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
     """Validate a batch once and return the ``(pred[box_i], gt[box_i])`` views of every sample.
 
-    A stack is validated with vectorised box checks; a list of differently sized maps per sample.
-    Each metric then does O(box area) numpy work per sample (no Python loop over pixels, no copy of
-    the maps and no full-image masks), which is faster than gathering all pixels into one array.
+    Cost is proportional to the number of samples plus the total box area, never to N x map area:
+    maps are not copied or stacked, shared maps are validated once and boxes are checked with
+    vectorised comparisons (the message names the first bad box, like :meth:`Box.validate`).
     """
     P = _as_maps(preds, "preds")
     G = _as_maps(gts, "gts")
@@ -171,22 +280,50 @@ def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray,
     if isinstance(P, np.ndarray) and isinstance(G, np.ndarray) and P.shape == G.shape:
         _validate_boxes_array(B, P.shape[1:])
     else:
+        hw = np.empty((n, 2), dtype=np.int64)
         for i in range(n):
-            if P[i].shape != G[i].shape:
+            ps, gs = P[i].shape, G[i].shape
+            if ps != gs:
                 raise InputError(
-                    f"sample {i}: pred and gt must have the same shape, got pred {P[i].shape} and gt {G[i].shape}"
-                )
-            Box(*B[i].tolist()).validate(P[i].shape, where=f"box {i}")
-    crops = [(slice(int(y0), int(y1)), slice(int(x0), int(x1))) for x0, y0, x1, y1 in B.tolist()]
-    return [(P[i][c], G[i][c]) for i, c in enumerate(crops)]
+                    f"sample {i}: pred and gt must have the same shape, got pred {ps} and gt {gs}")
+            hw[i] = ps
+        if n:
+            x0, y0, x1, y1 = B.T
+            bad = (x1 <= x0) | (y1 <= y0) | (x0 < 0) | (y0 < 0) | (x1 > hw[:, 1]) | (y1 > hw[:, 0])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                Box(*B[i].tolist()).validate(tuple(hw[i]), where=f"box {i}")
+    return [(P[i][y0:y1, x0:x1], G[i][y0:y1, x0:x1]) for i, (x0, y0, x1, y1) in enumerate(B.tolist())]
+
+
+def _allowed_per_sample(allowed: Any, n: int) -> Optional[List[np.ndarray]]:
+    """``allowed`` of the batched NN: None, or N int64 arrays of class ids (one per sample)."""
+    if allowed is None:
+        return None
+    per_sample = "None or a sequence of N iterables of class ids (one per sample)"
+    if _is_tensor(allowed):
+        raise InputError(f"allowed: expected {per_sample}")
+    seq = _array_or_list(allowed, "allowed", per_sample)
+    if len(seq) != n:
+        raise InputError(f"allowed: got {len(seq)} sets of allowed classes for {n} samples; give one per sample")
+    out = []
+    for i, a in enumerate(seq):
+        if isinstance(a, numbers.Number):
+            raise InputError(
+                f"allowed[{i}]: expected an iterable of class ids, got {a!r}; allowed must be a "
+                "sequence of N iterables (one per sample)"
+            )
+        out.append(_as_allowed(a, f"allowed[{i}]"))
+    return out
 
 
 # --------------------------------------------------------------------------- batched metrics
 def tiou_batch(preds: Maps, gts: Maps, boxes: Any, labels: Any) -> np.ndarray:
     """tIOU (paper Sec. 4.1) of N samples: float64 (N,), equal to :func:`tiou` on each sample.
 
-    ``preds``/``gts``: (N, H, W) integer arrays / tensors or sequences of 2-D maps;
-    ``boxes``: (N, 4) array or sequence of boxes; ``labels``: N target labels ``l^t``.
+    ``preds``/``gts``: (N, H, W) integer arrays / tensors or sequences of 2-D maps (any sizes; a map
+    may be shared by several samples and is then neither copied nor re-validated); ``boxes``: (N, 4)
+    array or sequence of boxes; ``labels``: N target labels ``l^t``. Cost: O(total box area).
     """
     regions = _batch_regions(preds, gts, boxes)
     lab = as_labels(labels, len(regions)).tolist()
@@ -208,24 +345,58 @@ def noise_count_batch(
     :func:`sem_metric.labelmap.context.context_classes`). NN as reported in the paper is ``result.mean()``.
     """
     regions = _batch_regions(preds, gts, boxes)
-    n = len(regions)
-    allowed_list: Optional[List[np.ndarray]] = None
-    if allowed is not None:
-        per_sample = "None or a sequence of N iterables of class ids (one per sample)"
-        if _is_tensor(allowed):
-            raise InputError(f"allowed: expected {per_sample}")
-        seq = _array_or_list(allowed, "allowed", per_sample)
-        if len(seq) != n:
-            raise InputError(f"allowed: got {len(seq)} sets of allowed classes for {n} samples; give one per sample")
-        allowed_list = []
-        for i, a in enumerate(seq):
-            if isinstance(a, numbers.Number):
-                raise InputError(
-                    f"allowed[{i}]: expected an iterable of class ids, got {a!r}; allowed must be a "
-                    "sequence of N iterables (one per sample)"
-                )
-            allowed_list.append(_as_allowed(a, f"allowed[{i}]"))
+    allowed_list = _allowed_per_sample(allowed, len(regions))
     return np.array(
         [_noise_region(p, g, None if allowed_list is None else allowed_list[i]) for i, (p, g) in enumerate(regions)],
         dtype=np.int64,
     )
+
+
+class BoxCounts(NamedTuple):
+    """Exact per-box integer counts behind tIOU, hamm and NN (paper Sec. 4.1), int64 arrays (N,).
+
+    ``pixels`` = |B|; ``equal`` = box pixels where pred == gt; ``target_intersection`` /
+    ``target_union`` = |P & G| / |P | G| of the target masks; ``noise`` = the NN count.
+    """
+
+    pixels: np.ndarray
+    equal: np.ndarray
+    target_intersection: np.ndarray
+    target_union: np.ndarray
+    noise: np.ndarray
+
+    def tiou(self) -> np.ndarray:
+        """tIOU per box (1.0 where the target is in neither map)."""
+        union = self.target_union
+        return np.where(union == 0, 1.0, self.target_intersection / np.maximum(union, 1))
+
+    def hamm(self) -> np.ndarray:
+        """hamm per box."""
+        return self.equal / self.pixels
+
+
+def box_counts_batch(preds: Maps, gts: Maps, boxes: Any, labels: Any,
+                     allowed: Optional[Sequence[Iterable[int]]] = None) -> BoxCounts:
+    """One fused pass per box: the class-pair histogram of ``(pred, gt)`` inside the box gives the counts
+    behind tIOU, hamm and NN (paper Sec. 4.1) at once. Inputs as in :func:`tiou_batch` /
+    :func:`noise_count_batch`; returns a :class:`BoxCounts`."""
+    regions = _batch_regions(preds, gts, boxes)
+    n = len(regions)
+    lab = as_labels(labels, n).tolist()
+    allowed_list = _allowed_per_sample(allowed, n)
+    rows = [_region_counts(p, g, l, None if allowed_list is None else allowed_list[i])
+            for i, ((p, g), l) in enumerate(zip(regions, lab))]
+    cols = np.array(rows, dtype=np.int64).reshape(n, 5).T
+    return BoxCounts(*cols)
+
+
+def labelmap_metrics_batch(preds: Maps, gts: Maps, boxes: Any, labels: Any,
+                           allowed: Optional[Sequence[Iterable[int]]] = None) -> Dict[str, np.ndarray]:
+    """tIOU, hamm and NN (paper Sec. 4.1) of N samples in one fused pass per box.
+
+    Returns ``{"tiou": float64 (N,), "hamm": float64 (N,), "nn": int64 (N,)}``, equal element for element
+    to :func:`tiou_batch`, :func:`hamm_batch` and :func:`noise_count_batch` (and to the single-sample
+    forms) at about a third of their combined cost.
+    """
+    c = box_counts_batch(preds, gts, boxes, labels, allowed)
+    return {"tiou": c.tiou(), "hamm": c.hamm(), "nn": c.noise}
