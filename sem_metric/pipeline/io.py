@@ -122,9 +122,12 @@ def load_color_map(color_map: Any) -> Optional[ColorMap]:
 def _apply_color_map(rgb: np.ndarray, color_map: Any, path: Path) -> np.ndarray:
     """Vectorised colour -> class id conversion of an (H, W, 3+) uint8 image."""
     table = parse_color_map(color_map)
-    keys = np.array(sorted((r << 16) | (g << 8) | b for r, g, b in table), dtype=np.int64)
+    keys = np.array(sorted((r << 16) | (g << 8) | b for r, g, b in table), dtype=np.int32)
     ids = np.array([table[(k >> 16, (k >> 8) & 255, k & 255)] for k in keys.tolist()], dtype=np.int64)
-    c = rgb[..., :3].astype(np.int64)
+    if len(ids):  # narrowest dtype that holds the ids (output is as large as the image)
+        top = int(ids.max())
+        ids = ids.astype(np.uint8 if top < 256 else np.uint16 if top < 65536 else np.int32 if top < 2**31 else np.int64)
+    c = rgb[..., :3].astype(np.int32)
     codes = (c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]
     pos = np.clip(np.searchsorted(keys, codes), 0, max(len(keys) - 1, 0))
     found = keys[pos] == codes if len(keys) else np.zeros(codes.shape, dtype=bool)
@@ -171,8 +174,20 @@ def _decode(p: Path) -> Tuple[np.ndarray, str]:
     return arr, mode
 
 
+def _native(arr: np.ndarray) -> np.ndarray:
+    """``arr`` in native byte order (a no-op for the usual little-endian data)."""
+    return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
+
+
 def read_label_map(path: PathLike, color_map: Optional[Mapping[Any, int]] = None) -> np.ndarray:
-    """Read a label map (paper Sec. 3: single-channel map, pixel = class id) as int64 (H, W).
+    """Read a label map (paper Sec. 3: single-channel map, pixel = class id) as a 2-D integer array (H, W).
+
+    The array keeps the narrowest integer dtype that holds the file's ids, so reading costs about a
+    plain decode: ``uint8`` for modes ``L``, ``P`` and ``1``, ``uint16`` for ``I;16*``, ``int32`` for
+    ``I``, the file's own integer dtype for ``.npy`` (native byte order; ``uint64`` becomes ``int64``),
+    and for colour maps the narrowest of uint8 / uint16 / int32 / int64 that holds the mapping's ids.
+    Every metric accepts any integer dtype; convert with ``.astype(np.int64)`` before arithmetic that
+    could overflow it.
 
     Supported: PNG (or other lossless formats Pillow reads, e.g. TIFF) in mode ``L``, ``P`` (the
     palette *index* is the class id; palette colours are ignored), ``I;16`` (any byte order), ``I``
@@ -190,7 +205,9 @@ def read_label_map(path: PathLike, color_map: Optional[Mapping[Any, int]] = None
     if mode in _SINGLE_CHANNEL_MODES:
         if arr.ndim != 2:  # pragma: no cover - Pillow always gives 2-D arrays for these modes
             raise InputError(f"{p}: expected a 2-D label map, got shape {arr.shape}")
-        return arr.astype(np.int64)
+        if arr.dtype == np.bool_:  # mode "1"
+            return arr.astype(np.uint8)  # Pillow stores True as byte 255: convert, do not view
+        return _native(arr)  # uint8 (L, P), uint16 (I;16*), int32 (I): no widening, no scan
     if mode in ("RGB", "RGBA"):
         if color_map is None:
             raise InputError(f"{p} is an {mode} colour image, not a label map of class ids. {_CONVERT_HINT}")
@@ -234,9 +251,11 @@ def _read_npy(p: Path) -> np.ndarray:
             close()
         raise InputError(f"{p}: is an .npz archive, not a .npy array; save a single 2-D integer array with np.save")
     arr = as_label_map(arr, str(p))
-    if arr.dtype == np.uint64 and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
-        raise InputError(f"{p}: class ids larger than {np.iinfo(np.int64).max} are not supported")
-    return arr.astype(np.int64)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:  # the only dtype whose ids may not fit in int64
+        if arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+            raise InputError(f"{p}: class ids larger than {np.iinfo(np.int64).max} are not supported")
+        return arr.astype(np.int64)
+    return _native(arr)
 
 
 # --------------------------------------------------------------------------- pairing files

@@ -16,7 +16,7 @@ IDS = np.array([[0, 1, 2], [3, 4, 5]], dtype=np.uint8)
 def test_mode_L(tmp_path):
     Image.fromarray(IDS).save(tmp_path / "a.png")
     out = read_label_map(tmp_path / "a.png")
-    assert out.dtype == np.int64 and out.shape == (2, 3)
+    assert out.dtype == np.uint8 and out.shape == (2, 3)  # the narrowest dtype: no widening
     np.testing.assert_array_equal(out, IDS)
 
 
@@ -56,7 +56,7 @@ def test_npy(tmp_path):
     ids = np.array([[0, 70000], [3, 5]], dtype=np.int32)
     np.save(tmp_path / "a.npy", ids)
     out = read_label_map(tmp_path / "a.npy")
-    assert out.dtype == np.int64
+    assert out.dtype == np.int32  # the file's own dtype
     np.testing.assert_array_equal(out, ids)
 
 
@@ -278,3 +278,43 @@ def test_validate_boxes(tmp_path):
         validate_boxes(specs, "a/b.png", (3, 4))
     msg = str(e.value)
     assert "'a/b.png'" in msg and "box 1" in msg and "width 4 and height 3" in msg
+
+
+# --------------------------------------------------------------------------- narrow dtypes (issue #10)
+def test_narrowest_dtype_per_mode(tmp_path):
+    """Each mode keeps the narrowest native integer dtype holding its ids (no int64 copy of the map)."""
+    Image.fromarray(np.array([[0, 65535], [300, 7]], np.uint16)).save(tmp_path / "a16.png")
+    Image.frombytes("I;16B", (2, 1), np.array([[1, 4000]], ">u2").tobytes()).save(tmp_path / "b.tif")
+    Image.fromarray(np.array([[-5, 70000]], np.int32)).save(tmp_path / "i.tif")
+    Image.fromarray(np.array([[True, False]])).save(tmp_path / "one.png")
+    cases = {"a16.png": (np.uint16, [[0, 65535], [300, 7]]), "b.tif": (np.uint16, [[1, 4000]]),
+             "i.tif": (np.int32, [[-5, 70000]]), "one.png": (np.uint8, [[1, 0]])}
+    for name, (dtype, values) in cases.items():
+        out = read_label_map(tmp_path / name)
+        assert out.dtype == dtype and out.dtype.isnative, name
+        np.testing.assert_array_equal(out, values)
+        out[0, 0] = 1  # writable
+
+
+@pytest.mark.parametrize("dtype", ["u1", "i1", ">i2", "<u2", ">i4", "u4", "i8", ">u8"])
+def test_npy_keeps_its_integer_dtype(tmp_path, dtype):
+    ids = np.array([[0, 1], [2, 100]], dtype=dtype)
+    np.save(tmp_path / "a.npy", ids)
+    out = read_label_map(tmp_path / "a.npy")
+    expected = np.dtype(dtype).newbyteorder("=")
+    assert out.dtype == (np.int64 if expected == np.uint64 else expected) and out.dtype.isnative
+    np.testing.assert_array_equal(out, ids)
+
+
+def test_npy_uint64_above_int64_is_refused(tmp_path):
+    np.save(tmp_path / "big.npy", np.array([[0, 2**63]], dtype=np.uint64))
+    with pytest.raises(InputError, match="larger than"):
+        read_label_map(tmp_path / "big.npy")
+
+
+def test_color_map_output_dtype_fits_ids(tmp_path):
+    rgb = np.array([[[255, 0, 0], [0, 255, 0]]], np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    assert read_label_map(tmp_path / "rgb.png", color_map={(255, 0, 0): 3, (0, 255, 0): 200}).dtype == np.uint8
+    out = read_label_map(tmp_path / "rgb.png", color_map={(255, 0, 0): 3, (0, 255, 0): 70000})
+    assert out.dtype == np.int32 and out.tolist() == [[3, 70000]]
