@@ -225,6 +225,13 @@ class _Stream:
         self.metrics = list(metrics)
         specs = [registry.get(m) for m in metrics]
         self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
+        # tIOU, hamm and NN from one class-pair histogram per box (identical values, one pass)
+        from ..labelmap.metrics import FUSED_FUNCTIONS
+
+        fused = [m for m in self.sample_labelmap
+                 if m.function == f"sem_metric.labelmap.metrics:{FUSED_FUNCTIONS.get(m.name)}"]
+        self.fused = fused if len(fused) > 1 else []
+        self.sample_labelmap = [m for m in self.sample_labelmap if m not in self.fused]
         self.dataset_labelmap = {m.name: m.resolve()() for m in specs if m.kind == "labelmap" and m.level == "dataset"}
         unsupported = [m.name for m in specs if m.kind == "sem" and m.name != "sem"]
         if unsupported:
@@ -258,6 +265,13 @@ class _Stream:
         labels = np.array([s.label for s in local], dtype=np.int64)
         preds = np.broadcast_to(p, (n,) + p.shape)
         gts = np.broadcast_to(g, (n,) + g.shape)
+        if self.fused:
+            from ..labelmap.metrics import labelmap_metrics_batch
+
+            values = labelmap_metrics_batch(preds, gts, boxes, labels)
+            for m in self.fused:
+                for r, v in zip(rows, values[m.name].tolist()):
+                    r[m.name] = v
         for m in self.sample_labelmap:
             for r, v in zip(rows, m.compute(preds, gts, boxes, labels)):
                 r[m.name] = int(v) if m.integer else float(v)
