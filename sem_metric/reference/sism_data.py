@@ -206,10 +206,11 @@ def samples_from_records(records: Sequence[LabelMapRecord], target_labels: Itera
 
 def _read_map(path: Path) -> np.ndarray:
     """A single-channel label map (grayscale, palette index or 16/32-bit ids) with the package's one
-    reader, :func:`sem_metric.pipeline.io.read_label_map` (RGB maps are refused with a how-to)."""
+    reader, :func:`sem_metric.pipeline.io.read_label_map` (RGB maps are refused with a how-to), as int64:
+    the loaders below do arithmetic on ids (the reader keeps the file's narrow dtype)."""
     from ..pipeline.io import read_label_map
 
-    return read_label_map(path)
+    return read_label_map(path).astype(np.int64)
 
 
 def _check_range(seg: np.ndarray, num_classes: int, path: Path) -> None:
