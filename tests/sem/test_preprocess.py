@@ -69,3 +69,23 @@ def test_bad_box_is_an_input_error():
         classifier_input(np.zeros((10, 10), np.int64), (5, 5, 5, 8), 1)
     with pytest.raises(InputError):
         classifier_input(np.zeros((10, 10), np.int64), (0, 0, 11, 5), 1)
+
+
+def test_batched_windows_bit_identical_to_single():
+    """windows_from_crops groups crops by canvas side and resizes each group in one call: the result must
+    be bit-identical to window_from_crop sample by sample (box-window-v1 is part of Sem's definition)."""
+    from sem_metric.sem.preprocess import windows_from_crops
+
+    rng = np.random.default_rng(3)
+    crops = []
+    for h, w in [(80, 80), (80, 80), (40, 81), (81, 40), (3, 1), (1, 1), (200, 17), (17, 200), (130, 129),
+                 (129, 130), (79, 60), (80, 66), (400, 333)]:
+        crops.append(rng.random((h, w)) > 0.5)  # several crops share a canvas side (same group)
+    crops.append(np.ones((50, 70), np.float32))
+    batch = windows_from_crops(crops)
+    assert batch.shape == (len(crops), 2, 96, 96) and batch.dtype == torch.float32
+    for i, c in enumerate(crops):
+        assert torch.equal(batch[i], window_from_crop(c)), i
+    assert windows_from_crops([]).shape == (0, 2, 96, 96)
+    with pytest.raises(ValueError):
+        windows_from_crops([np.zeros((0, 3))])
