@@ -50,14 +50,19 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
         inverse[i] = j
     device = next(classifier.parameters()).device
     out = np.empty((len(unique_rows), num_classes), dtype=np.float64)
+    # a compiled classifier (compile_classifier) always gets batch_size rows: one graph, no recompiles
+    fixed = bool(getattr(classifier, "sem_compiled", False))
     was_training = classifier.training
     classifier.eval()
     try:
         with torch.inference_mode():
             for start in range(0, len(unique_rows), batch_size):
                 rows = unique_rows[start:start + batch_size]
-                batch = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
-                logits = classifier(batch)
+                batch = inputs[rows]
+                if fixed and len(rows) < batch_size:
+                    batch = torch.cat([batch, batch.new_zeros((batch_size - len(rows),) + tuple(batch.shape[1:]))])
+                batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+                logits = classifier(batch)[:len(rows)]
                 out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
     finally:
         classifier.train(was_training)
