@@ -215,6 +215,10 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         import torch
 
         torch.set_num_threads(threads)
+    if "sem" in metrics:
+        from ._allocator import keep_freed_memory
+
+        keep_freed_memory()  # eager classifier: no page faults on every activation (see _allocator)
 
     from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
 

@@ -98,7 +98,16 @@ def compile_classifier(model: ShapeClassifier, freezing: bool = True) -> ShapeCl
     """
     if getattr(model, "sem_compiled", False):
         return model
+    from torch._inductor import config as inductor_config
+
     model.eval()
-    model.compile(dynamic=False, options={"freezing": bool(freezing)})
+    compiled = torch.compile(model.net, dynamic=False)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        # freezing is read when inductor compiles (first call); torch.compile(options=...) does not pass it on
+        with inductor_config.patch(freezing=bool(freezing)):
+            return compiled(x)
+
+    model.forward = forward  # the module, its parameters and state_dict stay as they are
     model.sem_compiled = True
     return model

@@ -134,3 +134,24 @@ def test_list_of_large_maps_is_not_stacked(monkeypatch):
     big = np.zeros((1024, 2048), np.uint8)
     out = M.labelmap_metrics_batch([big] * 50, [big] * 50, [(0, 0, 8, 8)] * 50, [0] * 50)
     assert out["tiou"].tolist() == [1.0] * 50 and len(calls) == 2
+
+
+@pytest.mark.parametrize("bins, pixels", [(1 << 22, 1 << 23), (5000, 300), (1, 1)])
+def test_grouped_counting_equals_per_box(monkeypatch, bins, pixels):
+    """Boxes sharing one histogram (split into groups by the bin / pixel budgets, mixed with boxes that
+    need the compact remap) give the per-box counts."""
+    monkeypatch.setattr(M, "_GROUP_BINS", bins)
+    monkeypatch.setattr(M, "_GROUP_PIXELS", pixels)
+    rng = np.random.default_rng(11)
+    P, G, boxes, labels = [], [], [], []
+    for mode, dtype in [("small", np.uint8), ("negative", np.int16), ("small", np.int64), ("large", np.uint32),
+                        ("small", np.uint16)]:
+        p, g, b, lab, _ = _case(rng, dtype, mode, n_maps=2, boxes_per_map=3)
+        P += p
+        G += g
+        boxes += b
+        labels += lab
+    counts = M.box_counts_batch(P, G, boxes, labels)
+    for i, (p, g, b, lab) in enumerate(zip(P, G, boxes, labels)):
+        x0, y0, x1, y1 = b
+        assert [int(c[i]) for c in counts] == list(M._region_counts(p[y0:y1, x0:x1], g[y0:y1, x0:x1], lab, None))
