@@ -23,6 +23,7 @@ _LAZY = {
     "tiou_batch": "labelmap.metrics",
     "hamm_batch": "labelmap.metrics",
     "noise_count_batch": "labelmap.metrics",
+    "labelmap_metrics_batch": "labelmap.metrics",
     "object_map": "labelmap.target_object",
     "object_map_batch": "labelmap.target_object",
     "ring_mask": "labelmap.context",

@@ -1,0 +1,144 @@
+"""End to end: ``sem-score`` on synthetic folders, wall time and peak RSS of the whole process.
+
+    python benchmarks/bench_e2e.py --sizes 1000,10000 --out benchmarks/results/e2e_cpu.json
+    # the same runs for another checkout, interleaved in one session (before/after ratios):
+    python benchmarks/bench_e2e.py --sizes 10000 --baseline-pythonpath ../main --out ...
+
+Data (``benchmarks/synthetic.write_dataset``, seeded, cached under ``--data``): ``N / 4`` pairs of
+256 x 256 L-mode PNGs with 4 boxes each (N samples). Runs, each a fresh ``python -m sem_metric.cli``
+process timed from outside (``os.wait4`` gives its peak RSS):
+
+* ``label_only``   ``--metrics tiou,hamm,nn``
+* ``sem``          ``--metrics tiou,hamm,nn,sem``
+* ``sem_warm_cache`` the same with a ``--gt-cache`` filled by a previous (untimed) run
+* ``sem_compile``  ``--compile`` (includes the one-time compilation; inductor's on-disk cache is warm
+                   after the first compiled run of the session, which is untimed)
+
+``--threads`` is passed to every Sem run. Each run's per-sample values are compared with the first
+``sem`` run (and with the baseline checkout's): the largest |difference| is reported per metric.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synthetic  # noqa: E402
+from _common import load_note, machine_info, write_json  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(args, pythonpath: str, out_json: str, env_extra=None) -> dict:
+    """Run ``python -m sem_metric.cli ARGS -q --json OUT`` as a fresh process: wall, CPU and peak RSS.
+
+    Peak RSS comes from GNU ``/usr/bin/time -f %M`` when available: a child forked from this (large)
+    benchmark process would count the parent's pages in its own high-water mark (``ru_maxrss`` keeps
+    the pre-``exec`` peak), so ``os.wait4`` is only the fallback.
+    """
+    env = dict(os.environ, PYTHONPATH=pythonpath, **(env_extra or {}))
+    cmd = [sys.executable, "-m", "sem_metric.cli", *args, "-q", "--json", out_json]
+    gnu_time = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+    stats_file = out_json + ".time"
+    if gnu_time:
+        cmd = [gnu_time, "-f", "%e %U %S %M", "-o", stats_file] + cmd
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}): {err[-2000:]}")
+    out = {"wall_s": wall, "user_s": usage.ru_utime, "sys_s": usage.ru_stime}
+    if gnu_time:
+        _, user, system, kib = Path(stats_file).read_text().split()[-4:]
+        out.update(user_s=float(user), sys_s=float(system), peak_rss_mib=int(kib) / 1024,
+                   peak_rss_source="/usr/bin/time %M")
+    else:
+        out.update(peak_rss_mib=usage.ru_maxrss / 1024, peak_rss_source="wait4 (includes this process's RSS at fork)")
+    return out
+
+
+def values(path: str) -> dict:
+    r = json.loads(Path(path).read_text())
+    return {m: np.array([s[m] for s in r["samples"]], dtype=np.float64) for m in r["metrics"]}
+
+
+def max_diff(a: dict, b: dict) -> dict:
+    return {m: float(np.abs(a[m] - b[m]).max()) for m in a if m in b}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="1000,10000", help="numbers of samples (4 per map)")
+    p.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "sem_metric_bench_e2e")
+    p.add_argument("--threads", type=int, default=None, help="--threads for the Sem runs (default: torch's)")
+    p.add_argument("--device", default=None, help="--device for the Sem runs (cpu, cuda; default: sem-score's auto)")
+    p.add_argument("--runs", default="label_only,sem,sem_warm_cache,sem_compile")
+    p.add_argument("--baseline-pythonpath", default=None,
+                   help="another checkout to time the same runs with (skips runs it does not support)")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+    runs = args.runs.split(",")
+    res = {"benchmark": "e2e", "machine": machine_info(), "note": load_note(), "threads": args.threads,
+           "device": args.device,
+           "sizes": {}, "baseline_pythonpath": args.baseline_pythonpath}
+    trees = [("this", str(ROOT))] + ([("baseline", os.path.abspath(args.baseline_pythonpath))]
+                                     if args.baseline_pythonpath else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (int(s) for s in args.sizes.split(",")):
+            data = synthetic.write_dataset(args.data / f"n{n}", maps=n // 4, size=256, boxes_per_map=4)
+            base = [str(data / "pred"), str(data / "gt"), "--boxes", str(data / "boxes.json")]
+            sem = base + ["--metrics", "tiou,hamm,nn,sem"] + (["--threads", str(args.threads)] if args.threads else []) \
+                + (["--device", args.device] if args.device else [])
+            entry: dict = {}
+            ref_values = None
+            for run in runs:
+                for tree, pp in trees:
+                    key = run if tree == "this" else f"{run}__baseline"
+                    out = os.path.join(tmp, f"{n}_{key}.json")
+                    if run == "label_only":
+                        cli = base + ["--metrics", "tiou,hamm,nn"]
+                    elif run == "sem":
+                        cli = sem
+                    elif run == "sem_warm_cache":
+                        cache = os.path.join(tmp, f"{n}_{tree}_cache.npz")
+                        run_cli(sem + ["--gt-cache", cache], pp, out)  # fill (untimed)
+                        cli = sem + ["--gt-cache", cache]
+                    elif run == "sem_compile":
+                        if tree == "baseline":
+                            continue  # the baseline has no --compile
+                        if not entry.get("_compile_warmed"):
+                            run_cli(sem + ["--compile"], pp, out)  # fill inductor's on-disk cache (untimed)
+                            entry["_compile_warmed"] = True
+                        cli = sem + ["--compile"]
+                    else:
+                        raise SystemExit(f"unknown run {run!r}")
+                    stats = run_cli(cli, pp, out)
+                    vals = values(out)
+                    if ref_values is None and run == "sem" and tree == "this":
+                        ref_values = vals
+                    if ref_values is not None:
+                        stats["max_abs_diff_vs_sem_run"] = max_diff(vals, ref_values)
+                    entry[key] = stats
+                    print(f"n={n} {key}: {stats}", file=sys.stderr)
+            entry.pop("_compile_warmed", None)
+            for run in runs:
+                if f"{run}__baseline" in entry and run in entry:
+                    entry[f"{run}__speedup_vs_baseline"] = entry[f"{run}__baseline"]["wall_s"] / entry[run]["wall_s"]
+            res["sizes"][str(n)] = entry
+    res["loadavg_1_5_15_at_end"] = list(os.getloadavg())
+    write_json(res, args.out)
+
+
+if __name__ == "__main__":
+    main()
