@@ -41,7 +41,7 @@ from sem_metric.sem.weights import load_classifier  # noqa: E402
 def make_inputs(samples: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     segs, boxes, labels = [], [], []
-    while len(boxes) < samples:
+    while len(boxes) < 2 * samples:
         p, g, bxs = synthetic.make_pair(rng, 256, 256, 4, 25, 128)
         for b in bxs:
             segs += [p, g]

@@ -1,8 +1,8 @@
 """Opt-in torch.compile of the Sem classifier (issue #10): Sem equals eager within 1e-4.
 
-The compiled test compiles EfficientNet-B0 once (about 40 s on an idle 2-core CPU, longer on a loaded
-one; later runs reuse torch's inductor cache). It is skipped, saying why, when no C++ compiler is
-available for inductor.
+The compiled test compiles EfficientNet-B0 once: about a minute on an idle 2-core CPU the first time
+(far longer on a heavily loaded one), a few seconds later, when torch's on-disk inductor cache is warm.
+It is skipped, saying why, when no C++ compiler is available for inductor.
 """
 import shutil
 import time
