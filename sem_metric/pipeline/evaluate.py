@@ -25,6 +25,8 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``means``             ``{metric: float | None}``: means over samples, or the value of a dataset-level metric
 ``nn_total``          total number of noise pixels over all samples (None when nn was not computed); in
                       general ``<name>_total`` for every registered metric with a ``total_unit``
+``per_class``         per target label: each sample-level metric's mean and count, names, Sem reliability
+                      flags (:mod:`sem_metric.pipeline.per_class`)
 ``counts``            ``pred_files, gt_files, pairs, pairs_with_boxes, pairs_without_boxes, samples,
                       skipped``
 ``skipped``           ``[{"file", "reason"}]`` unmatched files / boxes.json entries that were skipped
@@ -50,6 +52,8 @@ from ..errors import InputError
 from ..labelmap.box import Box, as_label_map
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
+from .class_names import load_class_names
+from .per_class import per_class_breakdown
 from .io import BoxSpec, parse_boxes, validate_boxes
 
 __all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "RESULT_SCHEMA"]
@@ -308,7 +312,7 @@ class _Stream:
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
-              options: Dict[str, Any], nothing_hint: str) -> Dict[str, Any]:
+              options: Dict[str, Any], nothing_hint: str, class_names: Any = None) -> Dict[str, Any]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result."""
     checks = checks or CheckOptions()
     checks.validate(metrics)
@@ -332,6 +336,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
         "metrics": list(metrics),
         "means": core["means"],
         **core["totals"],
+        "per_class": per_class_breakdown(core["rows"], metrics, class_names,
+                                         (core["sem_meta"] or {}).get("classifier")),
         "counts": counts,
         "skipped": skipped,
         "pairs_without_boxes": core["without_boxes"],
@@ -351,19 +357,23 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
 
 # ------------------------------------------------------------------------------------ public API
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
-                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None) -> Dict[str, Any]:
+                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                     class_names: Any = None) -> Dict[str, Any]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
     ``samples``: a mapping ``name -> (pred, gt)`` or a sequence of ``(name, pred, gt)``; maps are 2-D
     integer arrays / tensors. ``boxes``: ``name -> [box entries]`` where an entry is an
     ``io.BoxSpec``, ``{"bbox": [x0, y0, x1, y1], "label": id}`` or ``(box, label)``. ``metrics``:
     ``"tiou,hamm"`` or an iterable of names (default: the registry's default set). ``checks``:
-    thresholds / baseline (:class:`CheckOptions`). Box names that are not among ``samples`` raise
+    thresholds / baseline (:class:`CheckOptions`). ``class_names``: names of the class ids for ``per_class``
+    (a built-in set such as ``"cityscapes"``, a ``{id: name}`` JSON file or mapping; see
+    :mod:`sem_metric.pipeline.class_names`). Box names that are not among ``samples`` raise
     :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
     Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
     so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    names_table = load_class_names(class_names)
     if isinstance(samples, Mapping):
         triples = [(str(k), v[0], v[1]) for k, v in samples.items()]
     else:
@@ -386,15 +396,17 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
         raise InputError(f"boxes given for {len(extra)} name(s) that are not among the samples: "
                          f"{', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
     items = ((name, (lambda p=pred, g=gt: (p, g))) for name, pred, gt in triples)
-    options = {"metrics": list(metrics), "sem": None if so is None else so.metadata()}
+    options = {"metrics": list(metrics), "sem": None if so is None else so.metadata(),
+               "class_names": None if names_table is None else names_table.describe()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
-                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)")
+                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
+                     names_table)
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
                   allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
-                  cli_options: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                  cli_options: Optional[Mapping[str, Any]] = None, class_names: Any = None) -> Dict[str, Any]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
     Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
@@ -406,6 +418,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
     ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
     :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    ``class_names``: names of the class ids for ``per_class`` (as in :func:`evaluate_samples`).
     """
     from ..sem.weights import sha256_file
     from . import io as sio
@@ -413,6 +426,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     metrics = registry.parse_metrics(metrics)
     so = SemOptions.coerce(sem_options) if "sem" in metrics else None
     cmap = sio.load_color_map(color_map)
+    names_table = load_class_names(class_names)
     boxes = sio.read_boxes(boxes_path)
     pairs, skipped = sio.pair_files(pred_dir, gt_dir, allow_unmatched=allow_unmatched)
     skipped_rows = [{"file": str(s["file"]), "reason": str(s["reason"])} for s in skipped]
@@ -442,6 +456,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
         "metrics": list(metrics), "allow_unmatched": bool(allow_unmatched),
         "color_map": None if cmap is None else {"#%02x%02x%02x" % k: v for k, v in sorted(cmap.items())},
         "sem": None if so is None else so.metadata(),
+        "class_names": None if names_table is None else names_table.describe(),
     }
     if cli_options is not None:
         options["cli"] = dict(cli_options)
@@ -451,4 +466,4 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint)
+                     options, hint, names_table)
