@@ -81,6 +81,30 @@ def _output_cb(ctx, param, value):
     return value
 
 
+def _class_names_cb(ctx, param, value):
+    if value is None:
+        return None
+    from .pipeline.class_names import load_class_names
+
+    try:
+        load_class_names(value)
+    except InputError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return value
+
+
+def _report_cb(ctx, param, value):
+    if value is None:
+        return None
+    from .pipeline.html_report import check_report_dir
+
+    try:
+        check_report_dir(value)
+    except InputError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return value
+
+
 def _version_cb(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
@@ -160,6 +184,18 @@ class _Command(click.Command):
               help="Write means, per-sample rows and metadata as JSON ('-' = stdout; the table then goes to stderr).")
 @click.option("--per-sample", "csv_path", metavar="PATH", callback=_output_cb,
               help="Write one CSV row per sample: file, box_index, x0, y0, x1, y1, label, metrics ('-' = stdout).")
+@click.option("--per-class", "per_class", is_flag=True,
+              help="Also print each metric's mean per target label (always in --json as per_class), flagging "
+                   "classes on which the Sem classifier is weak when its reliability file is known.")
+@click.option("--class-names", "class_names", metavar="NAME|JSON", callback=_class_names_cb,
+              help="Names of the class ids, for --per-class, --json and --report: coco (COCO category ids), "
+                   "cityscapes (labelIds 0..33), ade20k (SceneParsing 1..150), camvid (SegNet 0..11), "
+                   'or a JSON file {"id": "name"}.')
+@click.option("--report", "report_dir", metavar="DIR", callback=_report_cb,
+              help="Write an HTML report (DIR/index.html + PNGs, no network needed): means, per-class table, "
+                   "histograms and the worst samples of each metric with crops, object maps and Sem's top-3.")
+@click.option("--report-k", type=click.IntRange(min=1), metavar="K",
+              help="Worst samples per metric in --report (default 8).")
 @click.option("--fail-above", multiple=True, metavar="METRIC=VALUE", callback=_threshold_cb,
               help="Exit 1 if the mean of METRIC is above VALUE (e.g. nn=5). Repeatable.")
 @click.option("--fail-below", multiple=True, metavar="METRIC=VALUE", callback=_threshold_cb,
@@ -191,9 +227,9 @@ class _Command(click.Command):
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version_cb,
               help="Show the package, label-map metrics, default Sem weights and preprocessing versions, and exit.")
 @click.pass_context
-def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
-         baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
-         batch_size, threads, gt_cache, force_progress, quiet):
+def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
+         report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
+         allow_unmatched, color_map_path, weights, device, batch_size, threads, gt_cache, force_progress, quiet):
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -203,6 +239,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--json and --per-sample must be different files")
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
+    if report_k is not None and report_dir is None:
+        raise click.UsageError("--report-k needs --report DIR")
     sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
     if "sem" not in metrics and sem_given:
@@ -226,14 +264,16 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, cli_options=_cli_options(ctx.params))
+                               checks=check_options, cli_options=_cli_options(ctx.params), class_names=class_names)
     except SemMetricError as e:
         click.echo(f"error: {e}", err=True)
         ctx.exit(EXIT_BAD_INPUT)
     finally:
         if progress is not None:
             progress.close()
-    ctx.exit(_write_and_report(result, json_path, csv_path, quiet))
+    report_options = None if report_dir is None else {"out_dir": report_dir, "k": report_k or 8,
+                                                        "weights": weights, "device": device}
+    ctx.exit(_write_and_report(result, json_path, csv_path, quiet, per_class=per_class, report_options=report_options))
 
 
 def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -250,8 +290,19 @@ def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool) -> int:
-    """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code."""
+def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, per_class: bool = False,
+                      report_options: Any = None) -> int:
+    """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code.
+
+    The ``--report`` folder is written first, so that a run ending with exit 2 writes no --json / CSV."""
+    if report_options is not None:
+        from .pipeline.html_report import write_report
+
+        try:
+            write_report(result, **report_options)
+        except SemMetricError as e:
+            click.echo(f"error: --report: {e}", err=True)
+            return EXIT_BAD_INPUT
     for path, text in ((json_path, lambda: report.to_json(result)), (csv_path, lambda: report.to_csv(result))):
         if path == "-":
             click.echo(text(), nl=False)
@@ -265,6 +316,10 @@ def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool) 
     baseline = checks["baseline"] or {}
     if not quiet:
         click.echo(report.format_table(result), nl=False, err="-" in (json_path, csv_path))
+        if per_class:
+            from .pipeline.per_class import format_per_class
+
+            click.echo(format_per_class(result), nl=False, err="-" in (json_path, csv_path))
         for s in result["skipped"]:
             click.echo(f"skipped {s['file']}: {s['reason']}", err=True)
         for n in baseline.get("notes", ()):
