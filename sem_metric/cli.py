@@ -18,12 +18,12 @@ from typing import Any, Dict
 import click
 
 from . import registry
-from .errors import InputError, SemMetricError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, SemMetricError
 from .pipeline import checks as checks_mod
 from .pipeline import report
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
 def _metric_help() -> str:

@@ -7,6 +7,7 @@
   PRED_DIR / GT_DIR / boxes.json tree for the evaluation pipeline and the CLI.
 """
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,11 @@ def _make_result(means=None, samples=None, sha="a" * 64, prep="box-window-v1", l
 def make_result():
     """``make_result(means=None, samples=None, sha=..., prep=..., lm=...)`` -> a valid result dict."""
     return _make_result
+
+
+@pytest.fixture
+def subprocess_env():
+    """Environment for ``python -m sem_metric...`` subprocesses: this checkout first on the path, one thread."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env

@@ -415,14 +415,12 @@ def test_tampered_shipped_weights_are_refused(tiny, tmp_path):
 
 
 @pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}])
-def test_hub_weights_fail_fast_offline_or_unreachable(tiny, tmp_path, env):
+def test_hub_weights_fail_fast_offline_or_unreachable(tiny, tmp_path, env, subprocess_env):
     """No network in tests: an empty HF_HOME with offline mode, or a Hub endpoint nobody listens on."""
-    import os
     import time
 
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
-    full_env.update(env, HF_HOME=str(tmp_path / "hf_home"), OMP_NUM_THREADS="1",
-                    PYTHONPATH=str(EXAMPLES.parent) + os.pathsep + full_env.get("PYTHONPATH", ""))
+    full_env = {k: v for k, v in subprocess_env.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
+    full_env.update(env, HF_HOME=str(tmp_path / "hf_home"))
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "sem_metric.cli", *map(str, tiny), "--metrics", "sem",
                            "--weights", "hf://my-lab/sem-cls/model.safetensors", "--device", "cpu"],
@@ -486,19 +484,17 @@ def test_ctrl_c_while_writing_leaves_no_file(tiny, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pred", "gt", "boxes.json"])
 
 
-def test_ctrl_c_real_signal(tmp_path, tiny_data):
+def test_ctrl_c_real_signal(tmp_path, tiny_data, subprocess_env):
     """A real SIGINT to `python -m sem_metric.cli` while it reads a large tree: exit 130, no output file."""
-    import os
     import signal
     import time
 
     maps = {f"m{i:03d}.png": (np.full((400, 400), 1, np.uint8), np.full((400, 400), 1, np.uint8)) for i in range(300)}
     boxes = {k: [{"bbox": [0, 0, 400, 400], "label": 1}] for k in maps}
     args = write_tree(tiny_data, tmp_path, maps, boxes)
-    env = dict(os.environ, PYTHONPATH=str(EXAMPLES.parent), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "sem_metric.cli", *args, "--progress", "--json",
                              str(tmp_path / "r.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+                            env=subprocess_env)
     line = proc.stderr.readline()  # "sem-score: 0/300 pairs": the run has started
     assert "pairs" in line, line
     time.sleep(0.2)
