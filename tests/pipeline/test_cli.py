@@ -299,14 +299,18 @@ def test_baseline_errors(tiny, baseline, tmp_path):
 
 
 # ------------------------------------------------------------------------------ entry point & example
-def test_installed_entry_point_exit_code():
-    exe = shutil.which("sem-score")
+def test_installed_entry_point_exit_code(subprocess_env):
+    """The `sem-score` console script (pyproject [project.scripts]) as a user runs it."""
+    exe = shutil.which("sem-score") or shutil.which("sem-score", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("sem-score console script is not installed (pip install -e .)")
     proc = subprocess.run([exe, str(EXAMPLES / "pred"), str(EXAMPLES / "gt"), "--boxes", str(EXAMPLES / "boxes.json"),
-                           "--fail-below", "tiou=0.99"], capture_output=True, text=True, timeout=120)
+                           "--fail-below", "tiou=0.99"], capture_output=True, text=True, timeout=120,
+                          env=subprocess_env)
     assert proc.returncode == 1, proc.stderr
     assert "tIOU" in proc.stdout and "FAIL tiou" in proc.stderr
+    proc = subprocess.run([exe, "--frobnicate"], capture_output=True, text=True, timeout=120, env=subprocess_env)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Usage:" not in proc.stderr
 
 
 def test_example_is_reproducible(tmp_path):
