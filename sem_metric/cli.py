@@ -18,12 +18,12 @@ from typing import Any, Dict
 import click
 
 from . import registry
-from .errors import InputError, SemMetricError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, SemMetricError
 from .pipeline import checks as checks_mod
 from .pipeline import report
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
 def _metric_help() -> str:
@@ -208,12 +208,19 @@ class _Command(click.Command):
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Compare with a baseline made with another metric-definition version, classifier weights "
                    "or preprocessing (warns instead of exiting 2).")
+@click.option("--allow-absent-target", is_flag=True,
+              help="Score boxes whose ground-truth region has no pixel of their label (normally refused: in SISM "
+                   "the target always exists, so this is almost always a label id-space mistake); warns and "
+                   "records the count in the JSON metadata.")
 @click.option("--allow-unmatched", is_flag=True,
               help="Skip files without a counterpart and boxes.json entries without a pair (listed in the output).")
 @click.option("--color-map", "color_map_path", metavar="JSON", type=click.Path(exists=True, dir_okay=False),
               help='Colour -> class id mapping for RGB maps: {"#rrggbb": id, "r,g,b": id, ...}.')
 @click.option("--weights", metavar="REF", help="Sem classifier weights: shipped name, .safetensors path or "
                                                "hf://owner/repo/file[@rev]. Default: shipped weights.")
+@click.option("--weights-sha256", "weights_sha256", metavar="HEX",
+              help="Expected sha256 of the weights file: the run is refused (exit 2) when it differs, before the "
+                   "weights are used. Shipped weights are always checked against the registry.")
 @click.option("--device", metavar="DEVICE", help="Sem device: cpu, cuda, cuda:N or auto (default auto).")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N", help="Sem classifier batch size (default 64).")
 @click.option("--threads", type=click.IntRange(min=1), metavar="N",
@@ -229,7 +236,8 @@ class _Command(click.Command):
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
          report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
-         allow_unmatched, color_map_path, weights, device, batch_size, threads, gt_cache, force_progress, quiet):
+         allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
+         gt_cache, force_progress, quiet):
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -241,7 +249,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
     if report_k is not None and report_dir is None:
         raise click.UsageError("--report-k needs --report DIR")
-    sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
+    sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
+                                   ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
     if "sem" not in metrics and sem_given:
         _warn(f"{', '.join(sem_given)} only apply to Sem, which is not computed (add sem to --metrics)")
@@ -256,7 +265,7 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
     sem_options = None
     if "sem" in metrics:
-        sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
+        sem_options = SemOptions(weights=weights, sha256=weights_sha256, device=device, batch_size=batch_size or 64,
                                  gt_cache=gt_cache, warn=_warn)
     progress = None
     if not quiet and (force_progress or sys.stderr.isatty()):
@@ -264,7 +273,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, cli_options=_cli_options(ctx.params), class_names=class_names)
+                               checks=check_options, allow_absent_target=allow_absent_target, warn=_warn,
+                               cli_options=_cli_options(ctx.params), class_names=class_names)
     except SemMetricError as e:
         click.echo(f"error: {e}", err=True)
         ctx.exit(EXIT_BAD_INPUT)
@@ -303,15 +313,14 @@ def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, 
         except SemMetricError as e:
             click.echo(f"error: --report: {e}", err=True)
             return EXIT_BAD_INPUT
-    for path, text in ((json_path, lambda: report.to_json(result)), (csv_path, lambda: report.to_csv(result))):
-        if path == "-":
-            click.echo(text(), nl=False)
-        elif path:
-            try:
-                report.write_text(path, text())
-            except InputError as e:
-                click.echo(f"error: {e}", err=True)
-                return EXIT_BAD_INPUT
+    texts = {path: make(result) for path, make in ((json_path, report.to_json), (csv_path, report.to_csv)) if path}
+    try:
+        report.write_outputs({p: t for p, t in texts.items() if p != "-"})
+    except InputError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_BAD_INPUT
+    if "-" in texts:
+        click.echo(texts["-"], nl=False)
     checks = result["checks"]
     baseline = checks["baseline"] or {}
     if not quiet:

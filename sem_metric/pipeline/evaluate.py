@@ -33,7 +33,9 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``pairs_without_boxes`` relative paths of pairs that have no box in boxes.json
 ``metadata``          deterministic description of how the numbers were produced: ``package_version``,
                       ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
-                      ``inputs`` and ``options``. The registry's version keys are read from here.
+                      ``absent_target`` (``{count, first}``: boxes scored although their ground-truth region
+                      has no pixel of their label; only with ``allow_absent_target``), ``inputs`` and
+                      ``options``. The registry's version keys are read from here.
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
 ``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
 ``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
@@ -41,7 +43,9 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -50,6 +54,7 @@ import numpy as np
 from .. import registry
 from ..errors import InputError
 from ..labelmap.box import Box, as_label_map
+from ..labelmap.target_object import object_crop
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
 from .class_names import load_class_names
@@ -69,7 +74,8 @@ class SemOptions:
     """How Sem (Eq. 10) is computed.
 
     ``weights``: anything :func:`sem_metric.sem.weights.load_classifier` accepts (None = shipped default,
-    registry name, local path, ``hf://`` reference); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    registry name, local path, ``hf://`` reference); ``sha256``: the weights file's expected sha256
+    (checked before the weights are used); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
     ``"auto"``/None; ``batch_size``: classifier batch size; ``gt_cache``: path of a ground-truth
     probability cache (:mod:`sem_metric.sem.cache`) or None; ``classifier``: an already loaded
     classifier (then ``weights`` is ignored); ``warn``: callback for warnings (default
@@ -77,6 +83,7 @@ class SemOptions:
     """
 
     weights: Any = None
+    sha256: Optional[str] = None
     device: Optional[str] = None
     batch_size: int = 64
     gt_cache: Optional[str] = None
@@ -105,7 +112,7 @@ class SemOptions:
         """The options as recorded in ``metadata.options.sem``."""
         w = self.weights
         return {"weights": None if w is None else (os.fspath(w) if isinstance(w, (str, os.PathLike)) else repr(w)),
-                "device": self.device, "batch_size": int(self.batch_size),
+                "sha256": self.sha256, "device": self.device, "batch_size": int(self.batch_size),
                 "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache)}
 
 
@@ -114,13 +121,13 @@ class _SemRunner:
     """Queues (pred, gt, box, label) samples and computes Sem (Eq. 10) in batches."""
 
     def __init__(self, options: SemOptions):
-        from ..sem.preprocess import PREPROCESSING_VERSION
+        from ..version import PREPROCESSING_VERSION
         from ..sem.weights import load_classifier, resolve_device
 
         self.opts = options
         self.classifier = options.classifier
         if self.classifier is None:
-            self.classifier = load_classifier(options.weights, device=options.device)
+            self.classifier = load_classifier(options.weights, device=options.device, sha256=options.sha256)
         elif options.device is not None:
             self.classifier = self.classifier.to(resolve_device(options.device))
         info = dict(getattr(self.classifier, "info", None) or {})
@@ -146,8 +153,6 @@ class _SemRunner:
     def add(self, pred: np.ndarray, gt: np.ndarray, spec: BoxSpec, gt_digest: Optional[str],
             row: Dict[str, Any]) -> None:
         """Queue one sample; ``spec`` is in the coordinates of ``pred``/``gt``, ``row`` receives ``sem``."""
-        from ..labelmap.target_object import object_crop
-
         # Sem only sees O (target object inside the box) and M (the box): identical O gives Sem = 0 exactly.
         if np.array_equal(object_crop(pred, spec.box, spec.label), object_crop(gt, spec.box, spec.label)):
             row["sem"] = 0.0
@@ -208,6 +213,13 @@ class _SemRunner:
 
 
 # ------------------------------------------------------------------------------------ core loop
+_ABSENT_LISTED = 5
+
+
+def _absent_listing(absent: Sequence[Mapping[str, Any]]) -> str:
+    shown = ", ".join(f"{a['file']!r} box {a['box_index']} (label {a['label']})" for a in absent[:_ABSENT_LISTED])
+    return shown + (f" and {len(absent) - _ABSENT_LISTED} more" if len(absent) > _ABSENT_LISTED else "")
+
 def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
                    ) -> Tuple[np.ndarray, np.ndarray, List[BoxSpec]]:
     """Views of both maps cropped to the union of the boxes, and the boxes in the crop's coordinates.
@@ -225,8 +237,10 @@ def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
 class _Stream:
     """Runs the registered metrics over ``(name, load)`` items and aggregates them (Sec. 4.1, Eq. 10)."""
 
-    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions]):
+    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions], allow_absent_target: bool):
         self.metrics = list(metrics)
+        self.allow_absent_target = bool(allow_absent_target)
+        self.absent: List[Dict[str, Any]] = []
         specs = [registry.get(m) for m in metrics]
         self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
         self.dataset_labelmap = {m.name: m.resolve()() for m in specs if m.kind == "labelmap" and m.level == "dataset"}
@@ -257,6 +271,10 @@ class _Stream:
 
             digest = map_digest(gt)  # of the whole map: the cache key does not depend on the crop
         p, g, local = _crop_to_boxes(pred, gt, specs)
+        for i, s in enumerate(local):
+            if not object_crop(g, s.box, s.label).any():
+                self.absent.append({"file": name, "box_index": i, "label": s.label})
+        refusing = bool(self.absent) and not self.allow_absent_target  # the run will be refused: skip Sem
         n = len(local)
         boxes = np.array([s.box.as_tuple() for s in local], dtype=np.int64)
         labels = np.array([s.label for s in local], dtype=np.int64)
@@ -267,7 +285,7 @@ class _Stream:
                 r[m.name] = int(v) if m.integer else float(v)
         for acc in self.dataset_labelmap.values():
             acc.update(preds, gts, boxes, labels)
-        if self.sem is not None:
+        if self.sem is not None and not refusing:
             for s, r in zip(local, rows):
                 self.sem.add(p, g, s, digest, r)
         self.rows.extend(rows)
@@ -285,8 +303,24 @@ class _Stream:
                 self.without_boxes.append(name)
             if progress is not None:
                 progress(done, total)
+        self.check_absent_target()
         if self.sem is not None:
             self.sem.finish()
+
+    def check_absent_target(self) -> None:
+        """Refuse boxes whose ground-truth region has no pixel of their label (unless allowed).
+
+        In SISM (paper Sec. 3) the target object always exists in the ground truth S^c; a box without it
+        scores tIOU 1 and Sem 0 for an erased object, which is almost always a label id-space mistake.
+        """
+        if not self.absent or self.allow_absent_target:
+            return
+        raise InputError(
+            f"{len(self.absent)} of {len(self.rows)} box(es) have no pixel of their target label inside the box "
+            f"in the ground truth: {_absent_listing(self.absent)}. In SISM the target object always exists in "
+            "the ground truth, so this is almost always an id-space mistake: box labels must be class ids of the "
+            "label maps themselves (e.g. Cityscapes labelIds such as 26 for car, not trainIds such as 13). Fix "
+            "the labels, or pass --allow-absent-target (allow_absent_target=True) to score these boxes anyway.")
 
     def core(self) -> Dict[str, Any]:
         """Rows in canonical key order, means, totals, Sem metadata."""
@@ -304,6 +338,7 @@ class _Stream:
                                     else float(sum(r[name] for r in rows))) if name in per_sample else None
                   for name, spec in registry.METRICS.items() if spec.total_unit}
         return {"rows": rows, "means": means, "totals": totals, "pairs": self.pairs,
+                "absent_target": {"count": len(self.absent), "first": self.absent[:_ABSENT_LISTED]},
                 "without_boxes": self.without_boxes,
                 "sem_meta": None if self.sem is None else self.sem.metadata(),
                 "sem_runtime": None if self.sem is None else self.sem.runtime()}
@@ -312,16 +347,26 @@ class _Stream:
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
-              options: Dict[str, Any], nothing_hint: str, class_names: Any = None) -> Dict[str, Any]:
+              options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
+              warn: Optional[Callable[[str], None]], class_names: Any = None) -> Dict[str, Any]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result."""
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    if sem_options is not None and sem_options.warn is None:
+        sem_options = dataclasses.replace(sem_options, warn=warn)
+    options["allow_absent_target"] = bool(allow_absent_target)
     checks = checks or CheckOptions()
     checks.validate(metrics)
     baseline, baseline_path = checks.load_baseline()
     if not any(specs.values()):
         raise InputError(f"nothing to evaluate: {nothing_hint}")
-    stream = _Stream(metrics, sem_options)
+    stream = _Stream(metrics, sem_options, allow_absent_target)
     stream.run(items, specs, progress, total)
     core = stream.core()
+    absent = core["absent_target"]
+    if absent["count"]:
+        warn(f"{absent['count']} of {len(core['rows'])} box(es) have no pixel of their target label inside the box "
+             f"in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
+             "--allow-absent-target (allow_absent_target=True)")
     counts = {
         "pred_files": counts_extra.get("pred_files", core["pairs"]),
         "gt_files": counts_extra.get("gt_files", core["pairs"]),
@@ -345,6 +390,7 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             "package_version": __version__,
             "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
             "sem": core["sem_meta"],
+            "absent_target": absent,
             "inputs": inputs,
             "options": options,
         },
@@ -358,6 +404,7 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
 # ------------------------------------------------------------------------------------ public API
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
                      progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                     allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                      class_names: Any = None) -> Dict[str, Any]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
@@ -368,7 +415,10 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     thresholds / baseline (:class:`CheckOptions`). ``class_names``: names of the class ids for ``per_class``
     (a built-in set such as ``"cityscapes"``, a ``{id: name}`` JSON file or mapping; see
     :mod:`sem_metric.pipeline.class_names`). Box names that are not among ``samples`` raise
-    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
+    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``. A box whose
+    ground-truth region has no pixel of its label is an :class:`InputError` (an id-space mistake in SISM,
+    Sec. 3) unless ``allow_absent_target``, which scores it with a warning (``warn``, default
+    :func:`warnings.warn`) and records the count in ``metadata.absent_target``.
     Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
@@ -400,12 +450,13 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
                "class_names": None if names_table is None else names_table.describe()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
                      options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
-                     names_table)
+                     allow_absent_target, warn, names_table)
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
                   allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                  allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                   cli_options: Optional[Mapping[str, Any]] = None, class_names: Any = None) -> Dict[str, Any]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
@@ -417,7 +468,10 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     at all is an error. ``color_map``: ``{(r, g, b): id}`` or a JSON file path for RGB maps.
     ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
     ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
-    :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    :class:`InputError` unless allowed. A box whose ground-truth region has no pixel of its label is an
+    :class:`InputError` naming the first boxes and the likely cause (label ids from another id space,
+    e.g. Cityscapes trainIds instead of labelIds) unless ``allow_absent_target`` (then a warning via
+    ``warn`` and ``metadata.absent_target``). ``cli_options`` is recorded as ``metadata.options.cli``.
     ``class_names``: names of the class ids for ``per_class`` (as in :func:`evaluate_samples`).
     """
     from ..sem.weights import sha256_file
@@ -466,4 +520,4 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint, names_table)
+                     options, hint, allow_absent_target, warn, names_table)

@@ -90,17 +90,26 @@ def test_breakdown_means_counts_and_order():
 
 
 def test_result_always_has_per_class(tiny_data):
-    res = evaluate_samples([(k, p, g) for k, (g, p) in tiny_data.maps().items()], tiny_data.BOXES)
+    samples = [(k, p, g) for k, (g, p) in tiny_data.maps().items()]
+    res = evaluate_samples(samples, tiny_data.BOXES)
+    # expected from the fixture's hand-computed rows, grouped by the boxes' labels
+    labels = {(f, i): b["label"] for f, bs in tiny_data.BOXES.items() for i, b in enumerate(bs)}
+    expected = {}
+    for f, i, t, h, n in tiny_data.ROWS:
+        expected.setdefault(labels[f, i], []).append((t, h, n))
     pc = res["per_class"]
-    assert [c["label"] for c in pc["classes"]] == [2, 3]
-    three = pc["classes"][1]
-    assert three["samples"] == 2 and three["metrics"]["tiou"]["mean"] == pytest.approx((4 / 6 + 1) / 2)
-    assert three["metrics"]["nn"] == {"mean": 1.0, "count": 2}
+    assert [c["label"] for c in pc["classes"]] == sorted(expected)
+    for c in pc["classes"]:
+        rows = expected[c["label"]]
+        assert c["samples"] == len(rows) and c["name"] is None
+        for k, m in enumerate(("tiou", "hamm", "nn")):
+            assert c["metrics"][m]["count"] == len(rows)
+            assert c["metrics"][m]["mean"] == pytest.approx(sum(r[k] for r in rows) / len(rows), abs=1e-12)
     assert res["metadata"]["options"]["class_names"] is None
-    named = evaluate_samples([(k, p, g) for k, (g, p) in tiny_data.maps().items()], tiny_data.BOXES,
-                             class_names={2: "rider", 3: "car"})
-    assert [c["name"] for c in named["per_class"]["classes"]] == ["rider", "car"]
-    assert named["metadata"]["options"]["class_names"] == {"2": "rider", "3": "car"}
+    names = {lab: f"class{lab}" for lab in expected}
+    named = evaluate_samples(samples, tiny_data.BOXES, class_names=names)
+    assert [c["name"] for c in named["per_class"]["classes"]] == [names[lab] for lab in sorted(expected)]
+    assert named["metadata"]["options"]["class_names"] == {str(k): v for k, v in sorted(names.items())}
 
 
 # ------------------------------------------------------------------------------------ reliability
