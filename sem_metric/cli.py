@@ -27,8 +27,8 @@ EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
 def _metric_help() -> str:
-    lines = [f"{m.name} ({m.equation}, {m.better} is better)" for m in registry.METRICS.values()]
-    return "; ".join(lines)
+    return "\n".join(f"  {m.name:<6} {m.display_name}: {m.equation}, {m.better} is better"
+                     for m in registry.METRICS.values())
 
 
 _HELP = f"""Score the label maps in PRED_DIR against those in GT_DIR inside the boxes of --boxes.
@@ -39,9 +39,9 @@ object {{"rel/path.png": [{{"bbox": [x0, y0, x1, y1], "label": id}}, ...]}} (pix
 labels are class ids of the maps, e.g. Cityscapes labelIds). One sample = one box.
 
 \b
-Metrics: {_metric_help()}. NN is the mean number of noise pixels per sample. Default:
-{",".join(registry.default_names())}; sem is computed only when asked (--metrics tiou,hamm,nn,sem)
-because it loads the shape classifier.
+Metrics (default {",".join(registry.default_names())}; NN is the mean number of noise pixels per sample;
+sem loads the shape classifier, so it is computed only when asked: --metrics tiou,hamm,nn,sem):
+{_metric_help()}
 
 \b
 Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
@@ -140,6 +140,7 @@ class _Progress:
                 self.next_line = done + step
 
     def close(self) -> None:
+        """Finish the progress bar, if one was started."""
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
@@ -157,6 +158,7 @@ class _Command(click.Command):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:

@@ -101,8 +101,9 @@ def test_a_dataset_level_metric_is_one_entry(pooled_hamm, tiny_paths, tmp_path):
 
 
 def test_labelmap_and_registry_are_torch_free(subprocess_env):
+    """The label-map metrics, the registry, the pipeline modules and `import sem_metric.reference` load no torch."""
     code = ("import sys, sem_metric, sem_metric.registry, sem_metric.labelmap.metrics, sem_metric.labelmap.context, "
             "sem_metric.labelmap.target_object, sem_metric.pipeline.io, sem_metric.pipeline.evaluate, "
-            "sem_metric.pipeline.report, sem_metric.cli; sem_metric.tiou; sem_metric.list_weights(); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+            "sem_metric.pipeline.report, sem_metric.cli, sem_metric.reference; sem_metric.tiou; "
+            "sem_metric.list_weights(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=subprocess_env)

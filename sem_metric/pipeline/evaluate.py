@@ -204,9 +204,11 @@ class _SemRunner:
             self.cache.save()
 
     def metadata(self) -> Dict[str, Any]:
+        """``metadata.sem``: the classifier's provenance and the preprocessing version (Eq. 10 inputs)."""
         return {"classifier": self.info, "preprocessing_version": self.preprocessing_version}
 
     def runtime(self) -> Dict[str, Any]:
+        """``runtime.sem``: device, batch size, identical object maps, ground-truth cache statistics."""
         return {"device": self.device, "batch_size": int(self.opts.batch_size),
                 "identical_object_maps": self.identical,
                 "gt_cache": None if self.cache is None else self.cache.stats()}
@@ -292,6 +294,7 @@ class _Stream:
 
     def run(self, items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]], boxes: Mapping[str, Sequence[BoxSpec]],
             progress: Optional[Progress], total: int) -> None:
+        """Score every pair of ``items`` (``(name, load)``; pairs without boxes are counted, not read)."""
         if progress is not None:
             progress(0, total)
         for done, (name, load) in enumerate(items, start=1):

@@ -12,7 +12,7 @@ so ``import sem_metric.reference`` stays light: torch loads with the first name 
 """
 from __future__ import annotations
 
-import importlib
+from ..lazy import lazy_exports
 
 # public name -> submodule that defines it (no name equals a submodule's name, so none shadows another)
 _LAZY = {
@@ -34,14 +34,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sem_metric.reference' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -41,6 +41,7 @@ class HubWeights:
 
     @classmethod
     def parse(cls, ref: str) -> "HubWeights":
+        """``hf://<owner>/<repo>/<filename>[@<revision>]`` -> :class:`HubWeights` (:class:`WeightsError` if malformed)."""
         body = ref[len("hf://"):]
         body, _, revision = body.partition("@")
         parts = body.split("/")
