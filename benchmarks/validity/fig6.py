@@ -104,16 +104,17 @@ def summarise(vals: np.ndarray, empty: np.ndarray, n_boot: int = 1000, seed: int
         a, b = percentile_interval(boots, 0.95)
         return {"value": _r(point), "ci": [_r(a), _r(b)]}
 
-    flip = [col[("hflip", None)], col[("vflip", None)]]
     fill = col[("fill", None)]
     obs = {}
-    # (1) flips: Sem relative to 1 - tIOU / 1 - hamm, raw and as a fraction of the filled-box damage
-    obs["flip"] = {
-        "mean": {m: stat(lambda t, j=j: t[flip, j].mean()) for j, m in enumerate(METRICS)},
-        "sem_over_1-tiou": stat(lambda t: t[flip, 2].mean() / t[flip, 0].mean()),
-        "sem_over_1-hamm": stat(lambda t: t[flip, 2].mean() / t[flip, 1].mean()),
-        "fraction_of_fill": {m: stat(lambda t, j=j: t[flip, j].mean() / t[fill, j]) for j, m in enumerate(METRICS)},
-    }
+    # (1) flips, each on its own: Sem relative to 1 - tIOU / 1 - hamm, raw and as a fraction of the value
+    # for the filled box (S^u, the largest damage short of an empty box), which makes the metrics comparable
+    for t in ("hflip", "vflip"):
+        c = col[(t, None)]
+        obs[t] = {
+            "sem_over_1-tiou": stat(lambda m, c=c: m[c, 2] / m[c, 0]),
+            "sem_over_1-hamm": stat(lambda m, c=c: m[c, 2] / m[c, 1]),
+            "fraction_of_fill": {mn: stat(lambda m, c=c, j=j: m[c, j] / m[fill, j]) for j, mn in enumerate(METRICS)},
+        }
     # (2) erosion / dilation: Sem - (1 - tIOU) and Sem - (1 - hamm) per level
     for t in ("erode", "dilate"):
         cols = [col[(t, lv)] for lv in LEVELS[t]]
@@ -123,17 +124,20 @@ def summarise(vals: np.ndarray, empty: np.ndarray, n_boot: int = 1000, seed: int
             "fraction_of_fill": {mname: [stat(lambda m, c=c, j=j: m[c, j] / m[fill, j]) for c in cols]
                                  for j, mname in enumerate(METRICS)},
         }
-    # (3) rotation: does each metric rise with the angle?
+    # (3) rotation: does each metric rise with the angle? (15..90 and the fall from the peak to 180)
     rcols = [col[("rotate", lv)] for lv in LEVELS["rotate"]]
+    upto90 = [col[("rotate", lv)] for lv in LEVELS["rotate"] if lv <= 90]
     angles = np.array(LEVELS["rotate"], dtype=float)
     obs["rotate"] = {}
     for j, m in enumerate(METRICS):
         curve = mean[rcols, j]
         obs["rotate"][m] = {
             "spearman_vs_angle": _r(spearman(angles, curve)),
+            "spearman_15_to_90": _r(spearman(angles[angles <= 90], mean[upto90, j])),
             "decreases_between_steps": int((np.diff(curve) < 0).sum()),
-            "max_minus_15deg": stat(lambda t, j=j: t[rcols, j].max() - t[rcols[0], j]),
-            "180_minus_90": stat(lambda t, j=j: t[col[("rotate", 180)], j] - t[col[("rotate", 90)], j]),
+            "peak_angle": LEVELS["rotate"][int(np.argmax(curve))],
+            "relative_fall_peak_to_180": stat(lambda t, j=j: 1.0 - t[rcols[-1], j] / t[rcols, j].max()),
+            "90_minus_15": stat(lambda t, j=j: t[col[("rotate", 90)], j] - t[rcols[0], j]),
         }
     return {"n_shapes": int(vals.shape[0]), "curves": curves, "observations": obs}
 

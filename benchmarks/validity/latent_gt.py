@@ -41,8 +41,12 @@ from .shapes import HeldOutSet, as_heldout_sets, in_box, margins, resize_mask, s
 from .stats import paired_auc_bootstrap
 
 METRICS = ("sem", "tiou", "hamm")
+# Non-semantic controls (not metrics of a SISM result; they bound what a trivial cue could do):
+# area_diff = |object fraction of the box in prediction - in ground truth| (a label-map statistic),
+# aspect_distortion = |log(aspect of B) - log(aspect of A)|, how much the construction stretches B.
+CONTROLS = ("area_diff", "aspect_distortion")
 # sign that makes "higher = same class" for the AUC
-ORIENTATION = {"sem": -1.0, "tiou": 1.0, "hamm": 1.0}
+ORIENTATION = {"sem": -1.0, "tiou": 1.0, "hamm": 1.0, "area_diff": -1.0, "aspect_distortion": -1.0}
 SPLITS = ("select", "report", "all")
 CHUNK = 128  # anchors per classifier call
 HIST_BINS = 20  # histograms of the scores on [0, 1], kept in the result for the figures
@@ -126,7 +130,7 @@ def score_pairs(classifier, s: HeldOutSet, pairs: dict, gt_probs: np.ndarray | N
         p_gt = gt_probabilities(classifier, s, anchors, batch_size, counter)
     else:
         p_gt = gt_probs[anchors]
-    out = {g: {m: np.empty(anchors.size) for m in METRICS} for g in ("same", "diff")}
+    out = {g: {m: np.empty(anchors.size) for m in METRICS + CONTROLS} for g in ("same", "diff")}
     t0 = time.perf_counter()
     for start in range(0, anchors.size, CHUNK):
         sl = slice(start, start + CHUNK)
@@ -139,6 +143,10 @@ def score_pairs(classifier, s: HeldOutSet, pairs: dict, gt_probs: np.ndarray | N
             out[g]["sem"][sl] = sem(pp, p_gt[sl])
             out[g]["tiou"][sl] = ti
             out[g]["hamm"][sl] = ha
+            out[g]["area_diff"][sl] = [abs(p.mean() - t.mean()) for p, t in zip(preds, gts)]
+            out[g]["aspect_distortion"][sl] = [
+                abs(np.log(s.masks[b].shape[0] / s.masks[b].shape[1]) - np.log(s.masks[a].shape[0] / s.masks[a].shape[1]))
+                for a, b in zip(a_idx, pairs[g][sl])]
         if log:
             log(f"  latent pairs {s.name}: {min(anchors.size, start + CHUNK)}/{anchors.size}, "
                 f"{time.perf_counter() - t0:.0f}s")
@@ -147,15 +155,16 @@ def score_pairs(classifier, s: HeldOutSet, pairs: dict, gt_probs: np.ndarray | N
 
 def _summary(scores: dict, strata=None, n_boot: int = 1000, seed: int = 0) -> dict:
     res = {}
-    for m in METRICS:
+    for m in [m for m in METRICS + CONTROLS if m in scores["same"]]:
         sign = ORIENTATION[m]
         pos, neg = sign * scores["same"][m], sign * scores["diff"][m]
         auc, lo, hi = paired_auc_bootstrap(pos, neg, strata, n_boot, 0.95, seed)
         res[m] = {"auc": _f(auc), "auc_ci": [_f(lo), _f(hi)],
                   "mean_same": _f(scores["same"][m].mean()) if pos.size else None,
-                  "mean_diff": _f(scores["diff"][m].mean()) if neg.size else None,
-                  "hist_same": np.histogram(scores["same"][m], bins=HIST_BINS, range=(0.0, 1.0))[0].tolist(),
-                  "hist_diff": np.histogram(scores["diff"][m], bins=HIST_BINS, range=(0.0, 1.0))[0].tolist()}
+                  "mean_diff": _f(scores["diff"][m].mean()) if neg.size else None}
+        if m in METRICS:
+            for g in ("same", "diff"):
+                res[m]["hist_" + g] = np.histogram(scores[g][m], bins=HIST_BINS, range=(0.0, 1.0))[0].tolist()
     return res
 
 
@@ -190,7 +199,8 @@ def latent_gt_auc(classifier_or_weights, banks=None, split: str = "all", *, seed
 
     Returns a JSON-able dict: ``sources[name][metric]`` and ``pooled[metric]`` with ``auc``, ``auc_ci``
     (95% percentile bootstrap over anchors, ``n_boot`` replicates), ``mean_same``, ``mean_diff``;
-    ``n_anchors`` / ``n_skipped`` per source; ``macro[metric]`` (mean of the per-source AUCs, every
+    ``n_anchors`` / ``n_skipped`` per source; the same for the non-semantic controls ``area_diff`` and
+    ``aspect_distortion`` (see ``CONTROLS``); ``macro[metric]`` (mean of the per-source AUCs, every
     source weighted equally) and ``score`` = ``macro["sem"]`` (one number for model selection; higher is
     better). Sem's AUC is for ``-Sem`` (lower Sem = same class), tIOU's and hamm's for the raw value.
     With ``return_scores=True`` the per-pair scores and pairs are added under ``"_scores"`` (numpy; not
@@ -224,7 +234,8 @@ def latent_gt_auc(classifier_or_weights, banks=None, split: str = "all", *, seed
         all_scores.append(scores)
         strata.append(np.full(pairs["anchor"].size, k))
         raw[name] = {"pairs": pairs, "scores": scores}
-    pooled = {g: {m: np.concatenate([sc[g][m] for sc in all_scores]) for m in METRICS} for g in ("same", "diff")}
+    pooled = {g: {m: np.concatenate([sc[g][m] for sc in all_scores]) for m in METRICS + CONTROLS}
+              for g in ("same", "diff")}
     result["pooled"] = _summary(pooled, np.concatenate(strata), n_boot, seed)
     result["pooled"]["n_anchors"] = int(sum(v["n_anchors"] for v in result["sources"].values()))
     result["macro"] = {m: _f(np.nanmean([v[m]["auc"] if v[m]["auc"] is not None else np.nan

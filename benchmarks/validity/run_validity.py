@@ -88,6 +88,9 @@ def build_report(out: Path):
                   "over anchors. Positive = same class (B is another object of A's class), negative = other class. "
                   "Sem's AUC is for -Sem (lower = same).", "",
                   report.latent_table(latent), "", "Group means:", "", report.latent_means_table(latent), "",
+                  "Non-semantic controls (lower = same; not metrics of a SISM result): `area_diff` = |object fraction "
+                  "of the box in B-in-box - in A|, `aspect_distortion` = |log aspect(B) - log aspect(A)|, how much "
+                  "resizing B into A's box stretches it:", "", report.latent_controls_table(latent), "",
                   "![latent ground truths](latent_gt.png)", ""]
         report.plot_latent(latent, out / "latent_gt.png", f"{name}: latent ground truths (split {latent['split']})")
     if fig6:
@@ -96,9 +99,11 @@ def build_report(out: Path):
                   f"{st['per_source']} shapes per source (seed {st['seed']}), rescaled to a longer side of "
                   f"{st['canon_side']} px, box = tight box + {int(MARGIN_FRAC * 100)}% margin; {st['n_boot']} bootstrap "
                   "replicates over shapes.", "",
-                  "Observations (criteria: flips `Sem / (1-tIOU)` with CI; erosion/dilation: levels where the CI of "
-                  "both `Sem - (1-tIOU)` and `Sem - (1-hamm)` is above 0; rotation: Spearman rank correlation of the 12 "
-                  "mean values with the angle):", "", report.fig6_observation_table(fig6), "",
+                  "Observations (criteria: flips `Sem / (1-tIOU)` with 95% CI, below 1 = Sem less affected; "
+                  "'fraction of filled box' = value / value for the filled box S^u, a scale-free comparison; "
+                  "erosion/dilation: levels where the CI of `Sem - (1-tIOU)` (resp. `Sem - (1-hamm)`) is above 0; "
+                  "rotation: Spearman rank correlation of the mean with the angle over 15..90 degrees, and the relative "
+                  "fall of the mean from its peak to 180 degrees):", "", report.fig6_observation_table(fig6), "",
                   "Mean values at selected levels (1 - tIOU / 1 - hamm / Sem):", "", report.fig6_curve_table(fig6), ""]
         for src, s in list(fig6["sources"].items()) + [("pooled", fig6["pooled"])]:
             fn = f"fig6_{src}.png"
