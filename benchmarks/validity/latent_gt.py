@@ -49,6 +49,8 @@ CONTROLS = ("area_diff", "aspect_distortion")
 ORIENTATION = {"sem": -1.0, "tiou": 1.0, "hamm": 1.0, "area_diff": -1.0, "aspect_distortion": -1.0}
 SPLITS = ("select", "report", "all")
 CHUNK = 128  # anchors per classifier call
+# distortion-matched check: only anchors whose two partners both keep their aspect ratio within 25%
+MATCHED_MAX_DISTORTION = float(np.log(1.25))
 HIST_BINS = 20  # histograms of the scores on [0, 1], kept in the result for the figures
 
 
@@ -153,16 +155,33 @@ def score_pairs(classifier, s: HeldOutSet, pairs: dict, gt_probs: np.ndarray | N
     return out
 
 
-def _summary(scores: dict, strata=None, n_boot: int = 1000, seed: int = 0) -> dict:
+def _subset(scores: dict, keep: np.ndarray) -> dict:
+    return {g: {m: v[keep] for m, v in scores[g].items()} for g in scores}
+
+
+def _matched(scores: dict, strata=None, n_boot: int = 1000, seed: int = 0) -> dict:
+    """AUCs on the anchors whose both partners are stretched by at most 25% in aspect ratio, so that the
+    distortion made by resizing B into A's box cannot tell the groups apart."""
+    keep = ((scores["same"]["aspect_distortion"] <= MATCHED_MAX_DISTORTION)
+            & (scores["diff"]["aspect_distortion"] <= MATCHED_MAX_DISTORTION))
+    sub = _subset(scores, keep)
+    res = _summary(sub, None if strata is None else strata[keep], n_boot, seed, METRICS + ("area_diff",), hist=False)
+    res["n_anchors"] = int(keep.sum())
+    res["max_aspect_distortion"] = round(MATCHED_MAX_DISTORTION, 4)
+    return res
+
+
+def _summary(scores: dict, strata=None, n_boot: int = 1000, seed: int = 0, metrics=METRICS + CONTROLS,
+             hist: bool = True) -> dict:
     res = {}
-    for m in [m for m in METRICS + CONTROLS if m in scores["same"]]:
+    for m in [m for m in metrics if m in scores["same"]]:
         sign = ORIENTATION[m]
         pos, neg = sign * scores["same"][m], sign * scores["diff"][m]
         auc, lo, hi = paired_auc_bootstrap(pos, neg, strata, n_boot, 0.95, seed)
         res[m] = {"auc": _f(auc), "auc_ci": [_f(lo), _f(hi)],
                   "mean_same": _f(scores["same"][m].mean()) if pos.size else None,
                   "mean_diff": _f(scores["diff"][m].mean()) if neg.size else None}
-        if m in METRICS:
+        if hist and m in METRICS:
             for g in ("same", "diff"):
                 res[m]["hist_" + g] = np.histogram(scores[g][m], bins=HIST_BINS, range=(0.0, 1.0))[0].tolist()
     return res
@@ -200,7 +219,8 @@ def latent_gt_auc(classifier_or_weights, banks=None, split: str = "all", *, seed
     Returns a JSON-able dict: ``sources[name][metric]`` and ``pooled[metric]`` with ``auc``, ``auc_ci``
     (95% percentile bootstrap over anchors, ``n_boot`` replicates), ``mean_same``, ``mean_diff``;
     ``n_anchors`` / ``n_skipped`` per source; the same for the non-semantic controls ``area_diff`` and
-    ``aspect_distortion`` (see ``CONTROLS``); ``macro[metric]`` (mean of the per-source AUCs, every
+    ``aspect_distortion`` (see ``CONTROLS``); ``distortion_matched``: the AUCs restricted to anchors whose
+    partners are both stretched by at most 25% in aspect ratio; ``macro[metric]`` (mean of the per-source AUCs, every
     source weighted equally) and ``score`` = ``macro["sem"]`` (one number for model selection; higher is
     better). Sem's AUC is for ``-Sem`` (lower Sem = same class), tIOU's and hamm's for the raw value.
     With ``return_scores=True`` the per-pair scores and pairs are added under ``"_scores"`` (numpy; not
@@ -228,6 +248,7 @@ def latent_gt_auc(classifier_or_weights, banks=None, split: str = "all", *, seed
                 cache[need] = gt_probabilities(classifier, s, need, batch_size, counter, log)
         scores = score_pairs(classifier, s, pairs, cache, batch_size, counter, log)
         summary = _summary(scores, None, n_boot, seed)
+        summary["distortion_matched"] = _matched(scores, None, n_boot, seed)
         summary["n_anchors"] = int(pairs["anchor"].size)
         summary["n_skipped"] = int(pairs["n_skipped"])
         result["sources"][name] = summary
@@ -237,6 +258,7 @@ def latent_gt_auc(classifier_or_weights, banks=None, split: str = "all", *, seed
     pooled = {g: {m: np.concatenate([sc[g][m] for sc in all_scores]) for m in METRICS + CONTROLS}
               for g in ("same", "diff")}
     result["pooled"] = _summary(pooled, np.concatenate(strata), n_boot, seed)
+    result["pooled"]["distortion_matched"] = _matched(pooled, np.concatenate(strata), n_boot, seed)
     result["pooled"]["n_anchors"] = int(sum(v["n_anchors"] for v in result["sources"].values()))
     result["macro"] = {m: _f(np.nanmean([v[m]["auc"] if v[m]["auc"] is not None else np.nan
                                          for v in result["sources"].values()]))

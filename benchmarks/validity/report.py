@@ -71,6 +71,19 @@ def latent_controls_table(latent: dict) -> str:
     return "\n".join(rows)
 
 
+def latent_matched_table(latent: dict) -> str:
+    """AUCs on the distortion-matched anchors (absent in results written before it was added)."""
+    if "distortion_matched" not in latent["pooled"]:
+        return ""
+    rows = ["| source | anchors kept | Sem AUC [95% CI] | tIOU AUC [95% CI] | hamm AUC [95% CI] | area difference AUC |",
+            "|---|---:|---|---|---|---|"]
+    for name in list(latent["sources"]) + ["pooled"]:
+        r = (latent["pooled"] if name == "pooled" else latent["sources"][name])["distortion_matched"]
+        rows.append(f"| {name} | {r['n_anchors']} | " + " | ".join(
+            _ci(r[m]["auc"], r[m]["auc_ci"]) for m in ("sem", "tiou", "hamm", "area_diff")) + " |")
+    return "\n".join(rows)
+
+
 def latent_means_table(latent: dict) -> str:
     rows = ["| source | Sem same | Sem diff | tIOU same | tIOU diff | hamm same | hamm diff |",
             "|---|---:|---:|---:|---:|---:|---:|"]

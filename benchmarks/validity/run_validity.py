@@ -91,6 +91,9 @@ def build_report(out: Path):
                   "Non-semantic controls (lower = same; not metrics of a SISM result): `area_diff` = |object fraction "
                   "of the box in B-in-box - in A|, `aspect_distortion` = |log aspect(B) - log aspect(A)|, how much "
                   "resizing B into A's box stretches it:", "", report.latent_controls_table(latent), "",
+                  "Distortion-matched check: only anchors whose two partners are both stretched by at most 25% in "
+                  "aspect ratio (`aspect_distortion <= log 1.25`), so the construction's distortion cannot separate "
+                  "the groups:", "", report.latent_matched_table(latent), "",
                   "![latent ground truths](latent_gt.png)", ""]
         report.plot_latent(latent, out / "latent_gt.png", f"{name}: latent ground truths (split {latent['split']})")
     if fig6:
