@@ -44,6 +44,7 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ class SemOptions:
         elif not isinstance(value, cls):
             raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
         bs = value.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise InputError(f"sem_options: batch size must be an integer >= 1, got {bs!r}")
         return value
 

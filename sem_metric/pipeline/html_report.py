@@ -357,15 +357,21 @@ def _per_class_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> 
         name = c.get("name") or (names.name(c["label"]) if names is not None else None) or "-"
         rel = c.get("sem_reliability")
         note = sem_note(c)
-        rel_cell = (f'<span class="flag">{_e(note)}</span>' if note else
-                    _e(f"reliable (COCO {rel['coco_class']})") if rel else "-")
+        stats = ""
+        if rel and rel.get("coco_class"):
+            ci = rel.get("sem_auc_ci")
+            stats = (f"COCO {rel['coco_class']}: top-1 {rel.get('top1')}, Sem AUC {rel.get('sem_auc')}"
+                     + (f" [{ci[0]}, {ci[1]}]" if ci else ""))
+        rel_cell = (f'<span class="flag">{_e(note)}</span>' + (f"<br><small>{_e(stats)}</small>" if stats else "")
+                    if note else _e(f"reliable ({stats})") if rel else "-")
         out.append(_row([f'<td class="num">{_e(c["label"])}</td>', _e(name), f'<td class="num">{c["samples"]}</td>',
                          *[f'<td class="num">{_e(m.format((c["metrics"].get(m.name) or {}).get("mean")))}</td>'
                            for m in metrics], rel_cell]))
     out.append("</table>")
     rel = pc.get("reliability")
     if rel:
-        out.append(f'<p class="sub">Sem reliability from <code>{_e(rel["file"])}</code>: {_e(rel.get("rule") or "")}</p>')
+        out.append(f'<p class="sub">Sem reliability per class from <code>{_e(os.path.basename(rel["file"]))}</code> '
+                   f'(matched by weights sha256): {_e(rel.get("rule") or "")}</p>')
     elif "sem" in result["metrics"]:
         out.append('<p class="sub">No per-class reliability file matches these Sem weights: classes are not '
                    "flagged.</p>")

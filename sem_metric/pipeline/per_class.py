@@ -8,7 +8,8 @@ Sem is only as good as its shape classifier F on the class at hand. When a *reli
 the classifier weights in use (same sha256), each target label is mapped by name to a COCO class
 (:func:`sem_metric.pipeline.class_names.coco_counterpart`) and its Sem is flagged ``weak`` (the file
 says ``reliable: false`` for that COCO class) or ``unknown`` (no COCO counterpart, or no name). Schema of
-a reliability file (``weights/eval/<weights-name>_reliability.json``, produced by the validity study)::
+a reliability file (``weights/eval/<weights name>_reliability.json``, e.g. ``sem-effb0-v1_reliability.json``,
+produced by the validity study)::
 
     {"weights": {"name": ..., "sha256": ...}, "rule": "...",
      "classes": [{"index": 0..79, "name": COCO name, "n_heldout", "top1", "sem_auc", "sem_auc_ci",
@@ -37,7 +38,7 @@ from .class_names import ClassNames, coco_counterpart
 __all__ = ["RELIABILITY_SUFFIX", "read_reliability", "find_reliability", "per_class_breakdown", "format_per_class",
            "sem_note"]
 
-#: a reliability file is named ``<weights file stem>_reliability.json``
+#: a reliability file is named ``<weights name or file stem>_reliability.json`` (found by sha256 in any case)
 RELIABILITY_SUFFIX = "_reliability.json"
 
 
@@ -91,7 +92,8 @@ def find_reliability(classifier: Optional[Mapping[str, Any]]) -> Optional[Dict[s
     if not classifier or not classifier.get("sha256"):
         return None
     sha = str(classifier["sha256"]).lower()
-    stems = {str(classifier.get("name") or "").replace("-", "_"), Path(str(classifier.get("source") or "")).stem}
+    name = str(classifier.get("name") or "")
+    stems = {name, name.replace("-", "_"), Path(str(classifier.get("source") or "")).stem}
     for d in _candidate_dirs(classifier):
         files = sorted(d.glob(f"*{RELIABILITY_SUFFIX}"),
                        key=lambda p: (p.name[:-len(RELIABILITY_SUFFIX)] not in stems, p.name))
@@ -190,8 +192,9 @@ def format_per_class(result: Mapping[str, Any]) -> str:
     if not rel and "sem" in result.get("metrics", ()):
         lines.append("Sem reliability per class: no reliability file for these weights, classes not flagged")
     if rel:
-        lines.append(f"Sem reliability per class from {rel['file']}: {rel.get('rule') or ''}".rstrip(": "))
+        lines.append(f"Sem reliability per class: {os.path.basename(rel['file'])} (weights sha256 "
+                     f"{str(rel['weights_sha256'])[:12]}; its rule is in the JSON's per_class.reliability)")
         if any(sem_note(c) for c in classes):
-            lines.append("Sem: weak = the classifier fails the rule on the class's COCO counterpart; "
-                         "Sem: unknown = no COCO counterpart (or no name); read Sem for these classes with care")
+            lines.append("Sem: weak = the classifier fails that rule on the class's COCO counterpart; Sem: unknown = "
+                         "no COCO counterpart (or no name). Read Sem for these classes with care.")
     return "\n".join(lines) + "\n"
