@@ -148,3 +148,11 @@ def _make_result(means=None, samples=None, sha="a" * 64, prep="box-window-v1", l
 def make_result():
     """``make_result(means=None, samples=None, sha=..., prep=..., lm=...)`` -> a valid result dict."""
     return _make_result
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """An 8-d stand-in classifier with timm's feature API (tests/tiny_classifier.py): fast Sem / SFD properties."""
+    from tiny_classifier import TinyFeatureClassifier
+
+    return TinyFeatureClassifier(seed=0)
