@@ -44,6 +44,10 @@ Metrics: {_metric_help()}. NN is the mean number of noise pixels per sample. Def
 because it loads the shape classifier.
 
 \b
+Many processes: `torchrun --nproc-per-node N --no-python sem-score ...` shards the pairs over the ranks;
+rank 0 writes the same result as one process (metadata world_size = N).
+
+\b
 Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
 """
 
@@ -185,6 +189,9 @@ class _Command(click.Command):
                    "Use 1 on a machine whose cores are busy with other jobs.")
 @click.option("--gt-cache", "gt_cache", metavar="NPZ", type=click.Path(dir_okay=False),
               help="Cache of ground-truth classifier probabilities (.npz); created/updated as needed.")
+@click.option("--sfd-gt-stats", "sfd_gt_stats", metavar="NPZ", type=click.Path(dir_okay=False),
+              help="SFD ground-truth statistics (.npz): written when absent, else reused after checking weights "
+                   "sha256, preprocessing and ground-truth digest (like pytorch-fid --save-stats).")
 @click.option("--progress", "force_progress", is_flag=True,
               help="Show progress on stderr even when it is not a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No table or progress; failures and errors still go to stderr.")
@@ -193,7 +200,7 @@ class _Command(click.Command):
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
          baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
-         batch_size, threads, gt_cache, force_progress, quiet):
+         batch_size, threads, gt_cache, sfd_gt_stats, force_progress, quiet):
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -203,11 +210,26 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--json and --per-sample must be different files")
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
+    classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
     sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
-    if "sem" not in metrics and sem_given:
-        _warn(f"{', '.join(sem_given)} only apply to Sem, which is not computed (add sem to --metrics)")
-    if threads is not None and "sem" in metrics:
+    # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
+    dist = None
+    if _torchrun_world_size() > 1:
+        from .distributed import init_from_env
+
+        try:
+            dist, device = init_from_env(device, uses_device=classifier_needed)
+        except SemMetricError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+    main_rank = dist is None or dist.is_main
+    warn = _warn if main_rank else (lambda msg: None)
+    if not classifier_needed and sem_given:
+        warn(f"{', '.join(sem_given)} only apply to Sem and SFD, which are not computed (add sem to --metrics)")
+    if sfd_gt_stats is not None and "sfd" not in metrics:
+        warn("--sfd-gt-stats only applies to SFD, which is not computed (add sfd to --metrics)")
+    if threads is not None and classifier_needed:
         import torch
 
         torch.set_num_threads(threads)
@@ -217,23 +239,34 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
     sem_options = None
-    if "sem" in metrics:
+    if classifier_needed:
         sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
-                                 gt_cache=gt_cache, warn=_warn)
+                                 gt_cache=gt_cache, sfd_gt_stats=sfd_gt_stats, warn=warn)
     progress = None
-    if not quiet and (force_progress or sys.stderr.isatty()):
+    if main_rank and not quiet and (force_progress or sys.stderr.isatty()):
         progress = _Progress("bar" if sys.stderr.isatty() else "lines")
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, cli_options=_cli_options(ctx.params))
+                               checks=check_options, cli_options=_cli_options(ctx.params), distributed=dist)
     except SemMetricError as e:
-        click.echo(f"error: {e}", err=True)
-        ctx.exit(EXIT_BAD_INPUT)
+        if main_rank:
+            click.echo(f"error: {e}", err=True)
+        code = EXIT_BAD_INPUT
+    else:
+        code = _write_and_report(result, json_path, csv_path, quiet) if main_rank else EXIT_OK
     finally:
         if progress is not None:
             progress.close()
-    ctx.exit(_write_and_report(result, json_path, csv_path, quiet))
+    if dist is not None:
+        code = dist.finish(code)  # every rank exits with rank 0's code
+    ctx.exit(code)
+
+
+def _torchrun_world_size() -> int:
+    from .distributed import torchrun_world_size
+
+    return torchrun_world_size()
 
 
 def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:

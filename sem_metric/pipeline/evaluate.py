@@ -32,6 +32,9 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``metadata``          deterministic description of how the numbers were produced: ``package_version``,
                       ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
                       ``inputs`` and ``options``. The registry's version keys are read from here.
+                      ``world_size`` (1, or the number of processes under torchrun: :mod:`sem_metric.distributed`)
+                      and, when a dataset-level metric describes itself, ``dataset_metrics`` (e.g. SFD's
+                      weights sha256, feature dimension and n)
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
 ``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
 ``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
@@ -39,6 +42,7 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -67,7 +71,8 @@ class SemOptions:
     ``weights``: anything :func:`sem_metric.sem.weights.load_classifier` accepts (None = shipped default,
     registry name, local path, ``hf://`` reference); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
     ``"auto"``/None; ``batch_size``: classifier batch size; ``gt_cache``: path of a ground-truth
-    probability cache (:mod:`sem_metric.sem.cache`) or None; ``classifier``: an already loaded
+    probability cache (:mod:`sem_metric.sem.cache`) or None; ``sfd_gt_stats``: ground-truth SFD
+    statistics file (:class:`sem_metric.sem.sfd.ShapeStats`, written or verified) or None; ``classifier``: an already loaded
     classifier (then ``weights`` is ignored); ``warn``: callback for warnings (default
     :func:`warnings.warn`).
     """
@@ -76,6 +81,7 @@ class SemOptions:
     device: Optional[str] = None
     batch_size: int = 64
     gt_cache: Optional[str] = None
+    sfd_gt_stats: Optional[str] = None
     classifier: Any = None
     warn: Optional[Callable[[str], None]] = field(default=None, repr=False)
 
@@ -102,14 +108,20 @@ class SemOptions:
         w = self.weights
         return {"weights": None if w is None else (os.fspath(w) if isinstance(w, (str, os.PathLike)) else repr(w)),
                 "device": self.device, "batch_size": int(self.batch_size),
-                "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache)}
+                "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache),
+                "sfd_gt_stats": None if self.sfd_gt_stats is None else os.fspath(self.sfd_gt_stats)}
+
+
+def _needs_classifier(metrics: Sequence[str]) -> bool:
+    """Whether any of ``metrics`` needs the Sem classifier (registry kind ``"sem"``: Sem, SFD)."""
+    return any(registry.get(m).kind == "sem" for m in metrics)
 
 
 # ------------------------------------------------------------------------------------ Sem engine
 class _SemRunner:
     """Queues (pred, gt, box, label) samples and computes Sem (Eq. 10) in batches."""
 
-    def __init__(self, options: SemOptions):
+    def __init__(self, options: SemOptions, probabilities: bool = True):
         from ..sem.preprocess import PREPROCESSING_VERSION
         from ..sem.weights import load_classifier, resolve_device
 
@@ -127,7 +139,8 @@ class _SemRunner:
         except (StopIteration, AttributeError, TypeError):
             self.device = None
         self.cache = None
-        if options.gt_cache is not None:
+        self.new_cache_entries: List[Tuple[List[str], np.ndarray]] = []  # (keys, probs) put by this process
+        if options.gt_cache is not None and probabilities:
             from ..sem.cache import GTProbabilityCache
 
             if not info.get("sha256"):
@@ -183,6 +196,7 @@ class _SemRunner:
         else:
             gt_probs[missing] = probs[n:]
             self.cache.put([keys[i] for i in missing], probs[n:])
+            self.new_cache_entries.append(([keys[i] for i in missing], probs[n:]))
         for q, v in zip(self.queue, sem_from_probabilities(p, gt_probs)):
             q[4]["sem"] = float(v)
         self.queue = []
@@ -191,8 +205,27 @@ class _SemRunner:
     def finish(self) -> None:
         """Flush the queue and save the ground-truth cache."""
         self.flush()
+        self.save()
+
+    def save(self) -> None:
+        """Save the ground-truth cache (when one is used and anything changed)."""
         if self.cache is not None:
             self.cache.save()
+
+    def export(self) -> Dict[str, Any]:
+        """What another process needs to merge this one's Sem work (see :meth:`absorb`)."""
+        return {"identical": self.identical, "new_cache_entries": self.new_cache_entries,
+                "cache_counts": None if self.cache is None else (self.cache.hits, self.cache.misses)}
+
+    def absorb(self, part: Mapping[str, Any]) -> None:
+        """Add another process's :meth:`export`: counters and the cache entries it computed."""
+        self.identical += int(part["identical"])
+        if self.cache is not None:
+            for keys, probs in part["new_cache_entries"]:
+                self.cache.put(keys, probs)
+            if part["cache_counts"] is not None:
+                self.cache.hits += part["cache_counts"][0]
+                self.cache.misses += part["cache_counts"][1]
 
     def metadata(self) -> Dict[str, Any]:
         return {"classifier": self.info, "preprocessing_version": self.preprocessing_version}
@@ -225,15 +258,28 @@ class _Stream:
         self.metrics = list(metrics)
         specs = [registry.get(m) for m in metrics]
         self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
-        self.dataset_labelmap = {m.name: m.resolve()() for m in specs if m.kind == "labelmap" and m.level == "dataset"}
-        unsupported = [m.name for m in specs if m.kind == "sem" and m.name != "sem"]
+        unsupported = [m.name for m in specs if m.kind == "sem" and m.level == "sample" and m.name != "sem"]
         if unsupported:
             raise InputError(f"metric(s) {', '.join(unsupported)} need the Sem engine, which computes only 'sem' "
-                             "so far (see docs/ARCHITECTURE.md)")
-        self.sem = _SemRunner(sem_options or SemOptions()) if "sem" in metrics else None
+                             "per sample so far (see docs/ARCHITECTURE.md)")
+        so = sem_options or SemOptions()
+        self.sem = _SemRunner(so, probabilities="sem" in metrics) if _needs_classifier(metrics) else None
+        self.sem_per_sample = "sem" in metrics
+        # dataset-level metrics: a class with update/compute; those of kind "sem" get the loaded classifier
+        self.dataset: Dict[str, Any] = {}
+        for m in specs:
+            if m.level == "dataset":
+                cls = m.resolve()
+                if m.kind == "sem":
+                    self.dataset[m.name] = (cls.from_sem_options(self.sem.classifier, so)
+                                            if hasattr(cls, "from_sem_options") else cls(classifier=self.sem.classifier))
+                else:
+                    self.dataset[m.name] = cls()
         self.rows: List[Dict[str, Any]] = []
-        self.without_boxes: List[str] = []
+        self.row_pair: List[int] = []          # index of the pair each row comes from (merging across processes)
+        self.without_boxes: List[Tuple[int, str]] = []
         self.pairs = 0
+        self.index = 0                         # index of the pair being scored
 
     def pair(self, name: str, pred: Any, gt: Any, specs: Sequence[BoxSpec]) -> None:
         """Score every box of one pair of maps."""
@@ -261,28 +307,62 @@ class _Stream:
         for m in self.sample_labelmap:
             for r, v in zip(rows, m.compute(preds, gts, boxes, labels)):
                 r[m.name] = int(v) if m.integer else float(v)
-        for acc in self.dataset_labelmap.values():
+        for acc in self.dataset.values():
             acc.update(preds, gts, boxes, labels)
-        if self.sem is not None:
+        if self.sem_per_sample:
             for s, r in zip(local, rows):
                 self.sem.add(p, g, s, digest, r)
         self.rows.extend(rows)
+        self.row_pair.extend([self.index] * len(rows))
 
     def run(self, items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]], boxes: Mapping[str, Sequence[BoxSpec]],
-            progress: Optional[Progress], total: int) -> None:
+            progress: Optional[Progress], total: int, shard: Any = None, save: bool = True) -> None:
+        """Score the items; with ``shard`` (a :class:`sem_metric.distributed.Distributed`) only this rank's."""
+        if shard is not None:
+            total = shard.shard_size(total)
         if progress is not None:
             progress(0, total)
-        for done, (name, load) in enumerate(items, start=1):
+        done = 0
+        for index, (name, load) in enumerate(items):
+            if shard is not None and not shard.owns_index(index):
+                continue
+            self.index = index
             self.pairs += 1
             specs = boxes.get(name) or []
             if specs:
                 self.pair(name, *load(), specs)
             else:  # nothing to score: counted, not read
-                self.without_boxes.append(name)
+                self.without_boxes.append((index, name))
+            done += 1
             if progress is not None:
                 progress(done, total)
         if self.sem is not None:
-            self.sem.finish()
+            self.sem.flush()
+            if save:
+                self.sem.save()
+
+    def export(self) -> Dict[str, Any]:
+        """This process's rows, counts and dataset-level states, for rank 0 to :meth:`merge` (picklable)."""
+        return {"rows": self.rows, "row_pair": self.row_pair, "without_boxes": self.without_boxes,
+                "pairs": self.pairs, "dataset": {k: acc.state() for k, acc in self.dataset.items()},
+                "sem": None if self.sem is None else self.sem.export()}
+
+    def merge(self, parts: Sequence[Mapping[str, Any]]) -> None:
+        """Add other processes' :meth:`export` and put every row back in pair order (as one process would)."""
+        rows = list(zip(self.row_pair, range(len(self.rows)), self.rows))
+        for k, part in enumerate(parts, start=1):
+            rows += [(i, (k, j), r) for j, (i, r) in enumerate(zip(part["row_pair"], part["rows"]))]
+            self.without_boxes += part["without_boxes"]
+            self.pairs += part["pairs"]
+            for name, state in part["dataset"].items():
+                self.dataset[name].merge(state)
+            if self.sem is not None and part["sem"] is not None:
+                self.sem.absorb(part["sem"])
+        # stable by pair index: boxes of one pair stay in their order (all on one rank)
+        rows.sort(key=lambda t: t[0])
+        self.rows = [r for _, _, r in rows]
+        self.row_pair = [i for i, _, _ in rows]
+        self.without_boxes.sort()
 
     def core(self) -> Dict[str, Any]:
         """Rows in canonical key order, means, totals, Sem metadata."""
@@ -291,32 +371,59 @@ class _Stream:
                 for r in self.rows]
         means: Dict[str, Optional[float]] = {}
         for m in self.metrics:
-            if m in self.dataset_labelmap:
-                means[m] = float(self.dataset_labelmap[m].compute()) if rows else None
+            if m in self.dataset:
+                means[m] = float(self.dataset[m].compute()) if rows else None
             else:
-                vals = [r[m] for r in rows]
-                means[m] = float(np.mean(np.asarray(vals, dtype=np.float64))) if vals else None
+                # correctly rounded sum (math.fsum), then / n: independent of order and of chunking
+                vals = [float(r[m]) for r in rows]
+                means[m] = math.fsum(vals) / len(vals) if vals else None
         totals = {f"{name}_total": (int(sum(r[name] for r in rows)) if registry.get(name).integer
-                                    else float(sum(r[name] for r in rows))) if name in per_sample else None
+                                    else math.fsum(r[name] for r in rows)) if name in per_sample else None
                   for name, spec in registry.METRICS.items() if spec.total_unit}
+        described = {k: acc for k, acc in self.dataset.items() if hasattr(acc, "metadata")}
         return {"rows": rows, "means": means, "totals": totals, "pairs": self.pairs,
-                "without_boxes": self.without_boxes,
+                "without_boxes": [name for _, name in self.without_boxes],
                 "sem_meta": None if self.sem is None else self.sem.metadata(),
-                "sem_runtime": None if self.sem is None else self.sem.runtime()}
+                "sem_runtime": None if self.sem is None else self.sem.runtime(),
+                "dataset_meta": {k: acc.metadata() for k, acc in described.items()} if rows else {},
+                "dataset_runtime": {k: acc.runtime() for k, acc in self.dataset.items() if hasattr(acc, "runtime")}}
 
 
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
-              options: Dict[str, Any], nothing_hint: str) -> Dict[str, Any]:
-    """Everything after input parsing, shared by both entry points: checks up front, the stream, the result."""
+              options: Dict[str, Any], nothing_hint: str, distributed: Any = None) -> Optional[Dict[str, Any]]:
+    """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
+
+    With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
+    rank scores its shard of the pairs, rank 0 merges everything and returns the result; other ranks
+    return None. An error on any rank is raised on every rank.
+    """
     checks = checks or CheckOptions()
     checks.validate(metrics)
     baseline, baseline_path = checks.load_baseline()
     if not any(specs.values()):
         raise InputError(f"nothing to evaluate: {nothing_hint}")
-    stream = _Stream(metrics, sem_options)
-    stream.run(items, specs, progress, total)
+    world_size = 1
+    if distributed is None or distributed.world_size == 1:
+        stream = _Stream(metrics, sem_options)
+        stream.run(items, specs, progress, total)
+    else:
+        holder: List[_Stream] = []
+
+        def local() -> Dict[str, Any]:
+            holder.append(_Stream(metrics, sem_options))
+            holder[0].run(items, specs, progress, total, shard=distributed, save=False)
+            return holder[0].export() if not distributed.is_main else {}
+
+        world_size = distributed.world_size
+        parts = distributed.run_and_gather(local)
+        if not distributed.is_main:
+            return None
+        stream = holder[0]
+        stream.merge(parts[1:])
+        if stream.sem is not None:
+            stream.sem.save()
     core = stream.core()
     counts = {
         "pred_files": counts_extra.get("pred_files", core["pairs"]),
@@ -341,17 +448,23 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             "sem": core["sem_meta"],
             "inputs": inputs,
             "options": options,
+            "world_size": world_size,
         },
         "runtime": {"sem": core["sem_runtime"]},
         "samples": core["rows"],
     }
+    if core["dataset_meta"]:
+        result["metadata"]["dataset_metrics"] = core["dataset_meta"]
+    if core["dataset_runtime"]:
+        result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
     result["checks"] = run_checks(result, checks, baseline, baseline_path)
     return result
 
 
 # ------------------------------------------------------------------------------------ public API
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
-                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None) -> Dict[str, Any]:
+                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                     distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
     ``samples``: a mapping ``name -> (pred, gt)`` or a sequence of ``(name, pred, gt)``; maps are 2-D
@@ -360,10 +473,10 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     ``"tiou,hamm"`` or an iterable of names (default: the registry's default set). ``checks``:
     thresholds / baseline (:class:`CheckOptions`). Box names that are not among ``samples`` raise
     :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
-    Returns the result dict described in the module docstring.
+    ``distributed``: see :func:`evaluate_dirs`. Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
-    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    so = SemOptions.coerce(sem_options) if _needs_classifier(metrics) else None
     if isinstance(samples, Mapping):
         triples = [(str(k), v[0], v[1]) for k, v in samples.items()]
     else:
@@ -388,13 +501,14 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     items = ((name, (lambda p=pred, g=gt: (p, g))) for name, pred, gt in triples)
     options = {"metrics": list(metrics), "sem": None if so is None else so.metadata()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
-                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)")
+                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
+                     _distributed(distributed))
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
                   allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
-                  cli_options: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                  cli_options: Optional[Mapping[str, Any]] = None, distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
     Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
@@ -406,12 +520,16 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
     ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
     :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    ``distributed``: None (one process), True (the initialised ``torch.distributed`` default group) or a
+    :class:`sem_metric.distributed.Distributed`: pairs are sharded by index over the ranks, rank 0 gets
+    the same result as one process (``metadata.world_size`` records the number of processes) and the
+    other ranks get None.
     """
     from ..sem.weights import sha256_file
     from . import io as sio
 
     metrics = registry.parse_metrics(metrics)
-    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    so = SemOptions.coerce(sem_options) if _needs_classifier(metrics) else None
     cmap = sio.load_color_map(color_map)
     boxes = sio.read_boxes(boxes_path)
     pairs, skipped = sio.pair_files(pred_dir, gt_dir, allow_unmatched=allow_unmatched)
@@ -451,4 +569,19 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint)
+                     options, hint, _distributed(distributed))
+
+
+def _distributed(value: Any) -> Any:
+    """None / False -> None; True -> the initialised default process group (error when there is none)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        from ..distributed import current
+
+        d = current()
+        if d is None:
+            raise InputError("distributed=True but torch.distributed is not initialised; call "
+                             "torch.distributed.init_process_group first (or launch sem-score with torchrun)")
+        return d
+    return value
