@@ -165,13 +165,25 @@ def init_from_env(device: Optional[str] = None, uses_device: bool = True) -> Tup
     return Distributed(rank, world, local_rank, backend, group, owned=True), device
 
 
+_OBJECT_GROUPS: dict = {}
+
+
 def current() -> Optional[Distributed]:
-    """The already initialised default process group as a :class:`Distributed` (None when there is none)."""
+    """The already initialised default process group as a :class:`Distributed` (None when there is none).
+
+    With a non-gloo backend (NCCL) a gloo group for Python objects is created once (collectively:
+    every rank must make the first call) and reused.
+    """
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()):
         return None
     backend = dist.get_backend()
-    group = dist.new_group(backend="gloo") if backend != "gloo" else None
+    group = None
+    if backend != "gloo":
+        key = id(dist.group.WORLD)
+        if key not in _OBJECT_GROUPS:
+            _OBJECT_GROUPS[key] = dist.new_group(backend="gloo")
+        group = _OBJECT_GROUPS[key]
     return Distributed(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")),
                        backend, group)

@@ -23,6 +23,7 @@ composition by about 1e-7; everything else is exact.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
@@ -92,8 +93,6 @@ def _spec(metrics: Any) -> List[str]:
 
 def empty_state(metrics: Sequence[str], feature_dim: Optional[int] = None) -> Dict[str, Any]:
     """The state of no samples: ``n_samples`` 0, zero exact sums, zero SFD moments (``feature_dim`` needed for sfd)."""
-    from .sem.sfd import Moments
-
     state: Dict[str, Any] = {"n_samples": 0,
                              "sums": {m: np.zeros(N_LIMBS, dtype=np.int64) for m in metrics
                                       if registry.get(m).level == "sample"},
@@ -101,6 +100,8 @@ def empty_state(metrics: Sequence[str], feature_dim: Optional[int] = None) -> Di
     if "sfd" in metrics:
         if feature_dim is None:
             raise InputError("empty_state: sfd needs the classifier's feature dimension")
+        from .sem.sfd import Moments
+
         state["sfd"] = {"pred": Moments(feature_dim).state(), "gt": Moments(feature_dim).state()}
     return state
 
@@ -145,9 +146,11 @@ def batch_state(preds: Any, gts: Any, boxes: Any, labels: Any, metrics: Sequence
         inputs = classifier_inputs(list(P) + list(G), [tuple(b) for b in B.tolist()] * 2, L.tolist() * 2)
         if "sfd" in metrics:
             # one forward pass serves both: the features, and Sem from the head applied to them
-            feats, probs = classifier_features(inputs, classifier, batch_size, with_probs="sem" in metrics)
             if "sem" in metrics:
+                feats, probs = classifier_features(inputs, classifier, batch_size, with_probs=True)
                 values["sem"] = sem_from_probabilities(probs[:n], probs[n:])
+            else:
+                feats = classifier_features(inputs, classifier, batch_size)
         else:
             from .sem.metric import probabilities_from_inputs
 
@@ -193,8 +196,6 @@ def compute_from_state(state: Mapping[str, Any], metrics: Sequence[str]) -> Dict
     pipeline. SFD (beyond the paper) is the Frechet distance of the Gaussian fits from the moments;
     it needs at least 2 samples (:class:`InputError` otherwise).
     """
-    from .sem.sfd import frechet_distance, mean_cov_from_sums
-
     n = int(state["n_samples"])
     out: Dict[str, Any] = {}
     for m in metrics:
@@ -205,6 +206,8 @@ def compute_from_state(state: Mapping[str, Any], metrics: Sequence[str]) -> Dict
             if n == 0:
                 out[m] = None
                 continue
+            from .sem.sfd import frechet_distance, mean_cov_from_sums
+
             p, g = state["sfd"]["pred"], state["sfd"]["gt"]
             mu_p, s_p = mean_cov_from_sums(p["n"], p["sum"], p["outer"], "predicted objects")
             mu_g, s_g = mean_cov_from_sums(g["n"], g["sum"], g["outer"], "ground-truth objects")
@@ -228,6 +231,8 @@ def sync_state(state: Mapping[str, Any], process_group: Any = None) -> Dict[str,
     Without an initialised group (or with one rank) the state is returned unchanged. NCCL groups get
     the tensors on the current CUDA device.
     """
+    if "torch" not in sys.modules:           # no torch, no process group (and no need to import it)
+        return dict(state)
     import torch
     import torch.distributed as dist
 

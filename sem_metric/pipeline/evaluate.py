@@ -139,7 +139,8 @@ class _SemRunner:
         except (StopIteration, AttributeError, TypeError):
             self.device = None
         self.cache = None
-        self.new_cache_entries: List[Tuple[List[str], np.ndarray]] = []  # (keys, probs) put by this process
+        self.record_new_entries = False  # set when sharded: rank 0 saves every rank's new cache entries
+        self.new_cache_entries: List[Tuple[List[str], np.ndarray]] = []
         if options.gt_cache is not None and probabilities:
             from ..sem.cache import GTProbabilityCache
 
@@ -196,7 +197,8 @@ class _SemRunner:
         else:
             gt_probs[missing] = probs[n:]
             self.cache.put([keys[i] for i in missing], probs[n:])
-            self.new_cache_entries.append(([keys[i] for i in missing], probs[n:]))
+            if self.record_new_entries:
+                self.new_cache_entries.append(([keys[i] for i in missing], probs[n:]))
         for q, v in zip(self.queue, sem_from_probabilities(p, gt_probs)):
             q[4]["sem"] = float(v)
         self.queue = []
@@ -320,6 +322,8 @@ class _Stream:
         """Score the items; with ``shard`` (a :class:`sem_metric.distributed.Distributed`) only this rank's."""
         if shard is not None:
             total = shard.shard_size(total)
+            if self.sem is not None:
+                self.sem.record_new_entries = True
         if progress is not None:
             progress(0, total)
         done = 0
@@ -349,9 +353,9 @@ class _Stream:
 
     def merge(self, parts: Sequence[Mapping[str, Any]]) -> None:
         """Add other processes' :meth:`export` and put every row back in pair order (as one process would)."""
-        rows = list(zip(self.row_pair, range(len(self.rows)), self.rows))
-        for k, part in enumerate(parts, start=1):
-            rows += [(i, (k, j), r) for j, (i, r) in enumerate(zip(part["row_pair"], part["rows"]))]
+        rows = list(zip(self.row_pair, self.rows))
+        for part in parts:
+            rows += list(zip(part["row_pair"], part["rows"]))
             self.without_boxes += part["without_boxes"]
             self.pairs += part["pairs"]
             for name, state in part["dataset"].items():
@@ -360,8 +364,8 @@ class _Stream:
                 self.sem.absorb(part["sem"])
         # stable by pair index: boxes of one pair stay in their order (all on one rank)
         rows.sort(key=lambda t: t[0])
-        self.rows = [r for _, _, r in rows]
-        self.row_pair = [i for i, _, _ in rows]
+        self.rows = [r for _, r in rows]
+        self.row_pair = [i for i, _ in rows]
         self.without_boxes.sort()
 
     def core(self) -> Dict[str, Any]:

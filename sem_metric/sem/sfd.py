@@ -448,6 +448,9 @@ class SFDAccumulator:
             if not self.sha256:
                 raise InputError("--sfd-gt-stats needs classifier weights with a known sha256 "
                                  "(load them with sem_metric.load_classifier)")
+            parent = os.path.dirname(os.path.abspath(self.stats_path))
+            if os.path.isdir(self.stats_path) or not os.path.isdir(parent):
+                raise InputError(f"--sfd-gt-stats {self.stats_path!r}: give a file path in an existing directory")
             if os.path.exists(self.stats_path):
                 self.loaded = ShapeStats.load(self.stats_path)
                 self.loaded.check(repr(self.stats_path), self.sha256, PREPROCESSING_VERSION)
