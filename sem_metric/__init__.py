@@ -12,8 +12,7 @@ and no model is loaded until Sem is computed.
 """
 from __future__ import annotations
 
-import importlib
-
+from .lazy import lazy_exports
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
 # public name -> submodule that defines it
@@ -61,14 +60,4 @@ _LAZY = {
 __all__ = ["__version__", "LABELMAP_METRICS_VERSION", "PREPROCESSING_VERSION", *sorted(_LAZY)]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sem_metric' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -18,17 +18,17 @@ from typing import Any, Dict
 import click
 
 from . import registry
-from .errors import InputError, SemMetricError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, SemMetricError
 from .pipeline import checks as checks_mod
 from .pipeline import report
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
 def _metric_help() -> str:
-    lines = [f"{m.name} ({m.equation}, {m.better} is better)" for m in registry.METRICS.values()]
-    return "; ".join(lines)
+    return "\n".join(f"  {m.name:<6} {m.display_name}: {m.equation}, {m.better} is better"
+                     for m in registry.METRICS.values())
 
 
 _HELP = f"""Score the label maps in PRED_DIR against those in GT_DIR inside the boxes of --boxes.
@@ -39,9 +39,9 @@ object {{"rel/path.png": [{{"bbox": [x0, y0, x1, y1], "label": id}}, ...]}} (pix
 labels are class ids of the maps, e.g. Cityscapes labelIds). One sample = one box.
 
 \b
-Metrics: {_metric_help()}. NN is the mean number of noise pixels per sample. Default:
-{",".join(registry.default_names())}; sem is computed only when asked (--metrics tiou,hamm,nn,sem)
-because it loads the shape classifier.
+Metrics (default {",".join(registry.default_names())}; NN is the mean number of noise pixels per sample;
+sem loads the shape classifier, so it is computed only when asked: --metrics tiou,hamm,nn,sem):
+{_metric_help()}
 
 \b
 Many processes: `torchrun --nproc-per-node N --no-python sem-score ...` shards the pairs over the ranks;
@@ -120,6 +120,7 @@ class _Progress:
                 self.next_line = done + step
 
     def close(self) -> None:
+        """Finish the progress bar, if one was started."""
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
@@ -137,6 +138,7 @@ class _Command(click.Command):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:
@@ -176,12 +178,19 @@ class _Command(click.Command):
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Compare with a baseline made with another metric-definition version, classifier weights "
                    "or preprocessing (warns instead of exiting 2).")
+@click.option("--allow-absent-target", is_flag=True,
+              help="Score boxes whose ground-truth region has no pixel of their label (normally refused: in SISM "
+                   "the target always exists, so this is almost always a label id-space mistake); warns and "
+                   "records the count in the JSON metadata.")
 @click.option("--allow-unmatched", is_flag=True,
               help="Skip files without a counterpart and boxes.json entries without a pair (listed in the output).")
 @click.option("--color-map", "color_map_path", metavar="JSON", type=click.Path(exists=True, dir_okay=False),
               help='Colour -> class id mapping for RGB maps: {"#rrggbb": id, "r,g,b": id, ...}.')
 @click.option("--weights", metavar="REF", help="Sem classifier weights: shipped name, .safetensors path or "
                                                "hf://owner/repo/file[@rev]. Default: shipped weights.")
+@click.option("--weights-sha256", "weights_sha256", metavar="HEX",
+              help="Expected sha256 of the weights file: the run is refused (exit 2) when it differs, before the "
+                   "weights are used. Shipped weights are always checked against the registry.")
 @click.option("--device", metavar="DEVICE", help="Sem device: cpu, cuda, cuda:N or auto (default auto).")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N", help="Sem classifier batch size (default 64).")
 @click.option("--threads", type=click.IntRange(min=1), metavar="N",
@@ -199,8 +208,8 @@ class _Command(click.Command):
               help="Show the package, label-map metrics, default Sem weights and preprocessing versions, and exit.")
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
-         baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
-         batch_size, threads, gt_cache, sfd_gt_stats, force_progress, quiet):
+         baseline_path, tolerance, allow_version_mismatch, allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256,
+         device, batch_size, threads, gt_cache, sfd_gt_stats, force_progress, quiet):
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -211,7 +220,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
     classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
-    sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
+    sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
+                                   ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
     # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
     dist = None
@@ -240,7 +250,7 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
     sem_options = None
     if classifier_needed:
-        sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
+        sem_options = SemOptions(weights=weights, sha256=weights_sha256, device=device, batch_size=batch_size or 64,
                                  gt_cache=gt_cache, sfd_gt_stats=sfd_gt_stats, warn=warn)
     progress = None
     if main_rank and not quiet and (force_progress or sys.stderr.isatty()):
@@ -248,7 +258,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, cli_options=_cli_options(ctx.params), distributed=dist)
+                               checks=check_options, allow_absent_target=allow_absent_target, warn=warn,
+                               cli_options=_cli_options(ctx.params), distributed=dist)
     except SemMetricError as e:
         if main_rank:
             click.echo(f"error: {e}", err=True)
@@ -285,15 +296,14 @@ def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
 
 def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool) -> int:
     """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code."""
-    for path, text in ((json_path, lambda: report.to_json(result)), (csv_path, lambda: report.to_csv(result))):
-        if path == "-":
-            click.echo(text(), nl=False)
-        elif path:
-            try:
-                report.write_text(path, text())
-            except InputError as e:
-                click.echo(f"error: {e}", err=True)
-                return EXIT_BAD_INPUT
+    texts = {path: make(result) for path, make in ((json_path, report.to_json), (csv_path, report.to_csv)) if path}
+    try:
+        report.write_outputs({p: t for p, t in texts.items() if p != "-"})
+    except InputError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_BAD_INPUT
+    if "-" in texts:
+        click.echo(texts["-"], nl=False)
     checks = result["checks"]
     baseline = checks["baseline"] or {}
     if not quiet:

@@ -73,7 +73,8 @@ class Metric:
     ``name``            key in ``--metrics``, thresholds, JSON ``means`` and per-sample rows (lower case)
     ``display_name``    label in the summary table (e.g. ``"tIOU"``)
     ``higher_is_better`` direction used by ``--baseline`` checks and the table's "better" column
-    ``function``        ``"module:attribute"``. Level ``"sample"``: a batched function
+    ``function``        ``"module:attribute"`` (imported on first use), or the object itself (plugins, tests).
+                        Level ``"sample"``: a batched function
                         ``f(preds, gts, boxes[, labels], **kwargs) -> (N,) array`` equal to the paper's
                         per-sample definition; level ``"dataset"``: a class with ``update(preds, gts,
                         boxes, labels)`` and ``compute() -> float``
@@ -92,7 +93,7 @@ class Metric:
     name: str
     display_name: str
     higher_is_better: bool
-    function: str
+    function: Any
     equation: str
     kind: str = "labelmap"
     level: str = "sample"
@@ -113,8 +114,9 @@ class Metric:
         unknown = [k for k in self.version_keys if k not in VERSION_KEYS]
         if unknown:
             raise ValueError(f"metric {self.name!r}: unknown version key(s) {unknown}; add them to VERSION_KEYS")
-        if ":" not in self.function:
-            raise ValueError(f"metric {self.name!r}: function must be 'module:attribute', got {self.function!r}")
+        if not callable(self.function) and ":" not in str(self.function):
+            raise ValueError(f"metric {self.name!r}: function must be 'module:attribute' or a callable, "
+                             f"got {self.function!r}")
 
     @property
     def better(self) -> str:
@@ -122,7 +124,9 @@ class Metric:
         return "higher" if self.higher_is_better else "lower"
 
     def resolve(self) -> Callable[..., Any]:
-        """Import and return :attr:`function`."""
+        """:attr:`function`, imported when it is given as ``"module:attribute"``."""
+        if callable(self.function):
+            return self.function
         module, _, attr = self.function.partition(":")
         return getattr(importlib.import_module(module), attr)
 

@@ -23,6 +23,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .box import (
+    NEGATIVE_IDS_HINT,
     Box,
     BoxLike,
     _array_or_list,
@@ -36,7 +37,7 @@ from .box import (
 )
 from ..errors import InputError
 
-__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch"]
+__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "validate_batch"]
 
 Maps = Union[np.ndarray, Sequence[Any]]
 
@@ -54,7 +55,7 @@ def _regions(pred: Any, gt: Any, box: BoxLike) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
-    """1-D int64 array of allowed class ids from an iterable of ints / integer array / tensor."""
+    """1-D int64 array of allowed class ids (non-negative) from an iterable of ints / integer array / tensor."""
     data = _array_or_list(allowed, where, "an iterable of integer class ids")
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "iu" or data.ndim > 1:
@@ -62,11 +63,15 @@ def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
                 f"{where}: expected a 1-D collection of integer class ids, got dtype {data.dtype} "
                 f"and shape {data.shape}"
             )
-        return data.astype(np.int64).reshape(-1)
-    for v in data:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise InputError(f"{where}: class ids must be integers, got {type(v).__name__} {v!r}")
-    return np.array([int(v) for v in data], dtype=np.int64)
+        out = data.astype(np.int64).reshape(-1)
+    else:
+        for v in data:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+                raise InputError(f"{where}: class ids must be integers, got {type(v).__name__} {v!r}")
+        out = np.array([int(v) for v in data], dtype=np.int64)
+    if out.size and int(out.min()) < 0:
+        raise InputError(f"{where}: class ids must be non-negative, got {int(out.min())}. {NEGATIVE_IDS_HINT}")
+    return out
 
 
 # --------------------------------------------------------------------------- per-region kernels
@@ -90,9 +95,8 @@ def _hamm_region(p: np.ndarray, g: np.ndarray) -> float:
 def _noise_region(p: np.ndarray, g: np.ndarray, allowed: Optional[np.ndarray]) -> int:
     pf = p.ravel()
     ref = g.ravel() if allowed is None else allowed
-    lo = min(int(pf.min()), int(ref.min()) if ref.size else 0)
     hi = max(int(pf.max()), int(ref.max()) if ref.size else 0)
-    if lo >= 0 and hi < _BINCOUNT_MAX_ID:
+    if hi < _BINCOUNT_MAX_ID:  # class ids are non-negative (as_label_map, _as_allowed)
         # O(pixels): a lookup table of allowed classes, then the histogram of predicted classes
         ok = np.zeros(hi + 1, dtype=bool)
         ok[ref] = True
@@ -155,12 +159,12 @@ def _as_maps(x: Any, name: str) -> Union[np.ndarray, List[np.ndarray]]:
     return maps
 
 
-def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """Validate a batch once and return the ``(pred[box_i], gt[box_i])`` views of every sample.
+def validate_batch(preds: Maps, gts: Maps, boxes: Any) -> Tuple[Any, Any, np.ndarray]:
+    """Validate N samples (predicted map, ground truth, box; paper Sec. 3 / 4.1) as every batched metric does.
 
-    A stack is validated with vectorised box checks; a list of differently sized maps per sample.
-    Each metric then does O(box area) numpy work per sample (no Python loop over pixels, no copy of
-    the maps and no full-image masks), which is faster than gathering all pixels into one array.
+    Returns ``(P, G, B)``: the maps as an (N, H, W) stack or a list of 2-D maps (integer, non-negative),
+    and the boxes as an (N, 4) int64 array, each inside its map. Counts, shapes, dtypes and boxes that do
+    not fit raise :class:`InputError`. Used by the label-map metrics and by Sem (Eq. 10) alike.
     """
     P = _as_maps(preds, "preds")
     G = _as_maps(gts, "gts")
@@ -177,6 +181,16 @@ def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray,
                     f"sample {i}: pred and gt must have the same shape, got pred {P[i].shape} and gt {G[i].shape}"
                 )
             Box(*B[i].tolist()).validate(P[i].shape, where=f"box {i}")
+    return P, G, B
+
+
+def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Validate a batch once (:func:`validate_batch`) and return the ``(pred[box_i], gt[box_i])`` views.
+
+    Each metric then does O(box area) numpy work per sample (no Python loop over pixels, no copy of
+    the maps and no full-image masks), which is faster than gathering all pixels into one array.
+    """
+    P, G, B = validate_batch(preds, gts, boxes)
     crops = [(slice(int(y0), int(y1)), slice(int(x0), int(x1))) for x0, y0, x1, y1 in B.tolist()]
     return [(P[i][c], G[i][c]) for i, c in enumerate(crops)]
 

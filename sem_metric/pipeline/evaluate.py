@@ -31,10 +31,12 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``pairs_without_boxes`` relative paths of pairs that have no box in boxes.json
 ``metadata``          deterministic description of how the numbers were produced: ``package_version``,
                       ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
-                      ``inputs`` and ``options``. The registry's version keys are read from here.
-                      ``world_size`` (1, or the number of processes under torchrun: :mod:`sem_metric.distributed`)
-                      and, when a dataset-level metric describes itself, ``dataset_metrics`` (e.g. SFD's
-                      weights sha256, feature dimension and n)
+                      ``absent_target`` (``{count, first}``: boxes scored although their ground-truth region
+                      has no pixel of their label; only with ``allow_absent_target``), ``inputs``,
+                      ``options`` and ``world_size`` (1, or the number of processes under torchrun:
+                      :mod:`sem_metric.distributed`); when a dataset-level metric describes itself,
+                      ``dataset_metrics`` (e.g. SFD's weights sha256, feature dimension and n). The registry's
+                      version keys are read from here.
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
 ``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
 ``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
@@ -42,8 +44,10 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -52,6 +56,7 @@ import numpy as np
 from .. import registry
 from ..errors import InputError
 from ..labelmap.box import Box, as_label_map
+from ..labelmap.target_object import object_crop
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
 from .io import BoxSpec, parse_boxes, validate_boxes
@@ -69,7 +74,8 @@ class SemOptions:
     """How Sem (Eq. 10) is computed.
 
     ``weights``: anything :func:`sem_metric.sem.weights.load_classifier` accepts (None = shipped default,
-    registry name, local path, ``hf://`` reference); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    registry name, local path, ``hf://`` reference); ``sha256``: the weights file's expected sha256
+    (checked before the weights are used); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
     ``"auto"``/None; ``batch_size``: classifier batch size; ``gt_cache``: path of a ground-truth
     probability cache (:mod:`sem_metric.sem.cache`) or None; ``sfd_gt_stats``: ground-truth SFD
     statistics file (:class:`sem_metric.sem.sfd.ShapeStats`, written or verified) or None; ``classifier``: an already loaded
@@ -78,6 +84,7 @@ class SemOptions:
     """
 
     weights: Any = None
+    sha256: Optional[str] = None
     device: Optional[str] = None
     batch_size: int = 64
     gt_cache: Optional[str] = None
@@ -107,7 +114,7 @@ class SemOptions:
         """The options as recorded in ``metadata.options.sem``."""
         w = self.weights
         return {"weights": None if w is None else (os.fspath(w) if isinstance(w, (str, os.PathLike)) else repr(w)),
-                "device": self.device, "batch_size": int(self.batch_size),
+                "sha256": self.sha256, "device": self.device, "batch_size": int(self.batch_size),
                 "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache),
                 "sfd_gt_stats": None if self.sfd_gt_stats is None else os.fspath(self.sfd_gt_stats)}
 
@@ -122,13 +129,13 @@ class _SemRunner:
     """Queues (pred, gt, box, label) samples and computes Sem (Eq. 10) in batches."""
 
     def __init__(self, options: SemOptions, probabilities: bool = True):
-        from ..sem.preprocess import PREPROCESSING_VERSION
+        from ..version import PREPROCESSING_VERSION
         from ..sem.weights import load_classifier, resolve_device
 
         self.opts = options
         self.classifier = options.classifier
         if self.classifier is None:
-            self.classifier = load_classifier(options.weights, device=options.device)
+            self.classifier = load_classifier(options.weights, device=options.device, sha256=options.sha256)
         elif options.device is not None:
             self.classifier = self.classifier.to(resolve_device(options.device))
         info = dict(getattr(self.classifier, "info", None) or {})
@@ -156,8 +163,6 @@ class _SemRunner:
     def add(self, pred: np.ndarray, gt: np.ndarray, spec: BoxSpec, gt_digest: Optional[str],
             row: Dict[str, Any]) -> None:
         """Queue one sample; ``spec`` is in the coordinates of ``pred``/``gt``, ``row`` receives ``sem``."""
-        from ..labelmap.target_object import object_crop
-
         # Sem only sees O (target object inside the box) and M (the box): identical O gives Sem = 0 exactly.
         if np.array_equal(object_crop(pred, spec.box, spec.label), object_crop(gt, spec.box, spec.label)):
             row["sem"] = 0.0
@@ -230,15 +235,24 @@ class _SemRunner:
                 self.cache.misses += part["cache_counts"][1]
 
     def metadata(self) -> Dict[str, Any]:
+        """``metadata.sem``: the classifier's provenance and the preprocessing version (Eq. 10 inputs)."""
         return {"classifier": self.info, "preprocessing_version": self.preprocessing_version}
 
     def runtime(self) -> Dict[str, Any]:
+        """``runtime.sem``: device, batch size, identical object maps, ground-truth cache statistics."""
         return {"device": self.device, "batch_size": int(self.opts.batch_size),
                 "identical_object_maps": self.identical,
                 "gt_cache": None if self.cache is None else self.cache.stats()}
 
 
 # ------------------------------------------------------------------------------------ core loop
+_ABSENT_LISTED = 5
+
+
+def _absent_listing(absent: Sequence[Mapping[str, Any]]) -> str:
+    shown = ", ".join(f"{a['file']!r} box {a['box_index']} (label {a['label']})" for a in absent[:_ABSENT_LISTED])
+    return shown + (f" and {len(absent) - _ABSENT_LISTED} more" if len(absent) > _ABSENT_LISTED else "")
+
 def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
                    ) -> Tuple[np.ndarray, np.ndarray, List[BoxSpec]]:
     """Views of both maps cropped to the union of the boxes, and the boxes in the crop's coordinates.
@@ -256,8 +270,11 @@ def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
 class _Stream:
     """Runs the registered metrics over ``(name, load)`` items and aggregates them (Sec. 4.1, Eq. 10)."""
 
-    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions]):
+    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions], allow_absent_target: bool):
         self.metrics = list(metrics)
+        self.allow_absent_target = bool(allow_absent_target)
+        self.absent: List[Dict[str, Any]] = []
+        self.absent_pair: List[int] = []       # pair index of each absent entry (merging across processes)
         specs = [registry.get(m) for m in metrics]
         self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
         unsupported = [m.name for m in specs if m.kind == "sem" and m.level == "sample" and m.name != "sem"]
@@ -301,6 +318,11 @@ class _Stream:
 
             digest = map_digest(gt)  # of the whole map: the cache key does not depend on the crop
         p, g, local = _crop_to_boxes(pred, gt, specs)
+        for i, s in enumerate(local):
+            if not object_crop(g, s.box, s.label).any():
+                self.absent.append({"file": name, "box_index": i, "label": s.label})
+                self.absent_pair.append(self.index)
+        refusing = bool(self.absent) and not self.allow_absent_target  # the run will be refused: skip Sem
         n = len(local)
         boxes = np.array([s.box.as_tuple() for s in local], dtype=np.int64)
         labels = np.array([s.label for s in local], dtype=np.int64)
@@ -309,9 +331,10 @@ class _Stream:
         for m in self.sample_labelmap:
             for r, v in zip(rows, m.compute(preds, gts, boxes, labels)):
                 r[m.name] = int(v) if m.integer else float(v)
-        for acc in self.dataset.values():
-            acc.update(preds, gts, boxes, labels)
-        if self.sem_per_sample:
+        if not refusing:
+            for acc in self.dataset.values():
+                acc.update(preds, gts, boxes, labels)
+        if self.sem_per_sample and not refusing:
             for s, r in zip(local, rows):
                 self.sem.add(p, g, s, digest, r)
         self.rows.extend(rows)
@@ -319,7 +342,11 @@ class _Stream:
 
     def run(self, items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]], boxes: Mapping[str, Sequence[BoxSpec]],
             progress: Optional[Progress], total: int, shard: Any = None, save: bool = True) -> None:
-        """Score the items; with ``shard`` (a :class:`sem_metric.distributed.Distributed`) only this rank's."""
+        """Score every pair of ``items`` (``(name, load)``; pairs without boxes are counted, not read).
+
+        With ``shard`` (a :class:`sem_metric.distributed.Distributed`) only this rank's pairs are scored,
+        and the absent-target check is left to the merge on rank 0.
+        """
         if shard is not None:
             total = shard.shard_size(total)
             if self.sem is not None:
@@ -340,6 +367,8 @@ class _Stream:
             done += 1
             if progress is not None:
                 progress(done, total)
+        if shard is None:
+            self.check_absent_target()
         if self.sem is not None:
             self.sem.flush()
             if save:
@@ -348,14 +377,17 @@ class _Stream:
     def export(self) -> Dict[str, Any]:
         """This process's rows, counts and dataset-level states, for rank 0 to :meth:`merge` (picklable)."""
         return {"rows": self.rows, "row_pair": self.row_pair, "without_boxes": self.without_boxes,
+                "absent": self.absent, "absent_pair": self.absent_pair,
                 "pairs": self.pairs, "dataset": {k: acc.state() for k, acc in self.dataset.items()},
                 "sem": None if self.sem is None else self.sem.export()}
 
     def merge(self, parts: Sequence[Mapping[str, Any]]) -> None:
         """Add other processes' :meth:`export` and put every row back in pair order (as one process would)."""
         rows = list(zip(self.row_pair, self.rows))
+        absent = list(zip(self.absent_pair, self.absent))
         for part in parts:
             rows += list(zip(part["row_pair"], part["rows"]))
+            absent += list(zip(part["absent_pair"], part["absent"]))
             self.without_boxes += part["without_boxes"]
             self.pairs += part["pairs"]
             for name, state in part["dataset"].items():
@@ -367,6 +399,24 @@ class _Stream:
         self.rows = [r for _, r in rows]
         self.row_pair = [i for i, _ in rows]
         self.without_boxes.sort()
+        absent.sort(key=lambda t: t[0])
+        self.absent = [a for _, a in absent]
+        self.absent_pair = [i for i, _ in absent]
+
+    def check_absent_target(self) -> None:
+        """Refuse boxes whose ground-truth region has no pixel of their label (unless allowed).
+
+        In SISM (paper Sec. 3) the target object always exists in the ground truth S^c; a box without it
+        scores tIOU 1 and Sem 0 for an erased object, which is almost always a label id-space mistake.
+        """
+        if not self.absent or self.allow_absent_target:
+            return
+        raise InputError(
+            f"{len(self.absent)} of {len(self.rows)} box(es) have no pixel of their target label inside the box "
+            f"in the ground truth: {_absent_listing(self.absent)}. In SISM the target object always exists in "
+            "the ground truth, so this is almost always an id-space mistake: box labels must be class ids of the "
+            "label maps themselves (e.g. Cityscapes labelIds such as 26 for car, not trainIds such as 13). Fix "
+            "the labels, or pass --allow-absent-target (allow_absent_target=True) to score these boxes anyway.")
 
     def core(self) -> Dict[str, Any]:
         """Rows in canonical key order, means, totals, Sem metadata."""
@@ -386,6 +436,7 @@ class _Stream:
                   for name, spec in registry.METRICS.items() if spec.total_unit}
         described = {k: acc for k, acc in self.dataset.items() if hasattr(acc, "metadata")}
         return {"rows": rows, "means": means, "totals": totals, "pairs": self.pairs,
+                "absent_target": {"count": len(self.absent), "first": self.absent[:_ABSENT_LISTED]},
                 "without_boxes": [name for _, name in self.without_boxes],
                 "sem_meta": None if self.sem is None else self.sem.metadata(),
                 "sem_runtime": None if self.sem is None else self.sem.runtime(),
@@ -396,13 +447,18 @@ class _Stream:
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
-              options: Dict[str, Any], nothing_hint: str, distributed: Any = None) -> Optional[Dict[str, Any]]:
+              options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
+              warn: Optional[Callable[[str], None]], distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
 
     With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
     rank scores its shard of the pairs, rank 0 merges everything and returns the result; other ranks
-    return None. An error on any rank is raised on every rank.
+    return None. An error while scoring on any rank is raised on every rank.
     """
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    if sem_options is not None and sem_options.warn is None:
+        sem_options = dataclasses.replace(sem_options, warn=warn)
+    options["allow_absent_target"] = bool(allow_absent_target)
     checks = checks or CheckOptions()
     checks.validate(metrics)
     baseline, baseline_path = checks.load_baseline()
@@ -410,13 +466,13 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
         raise InputError(f"nothing to evaluate: {nothing_hint}")
     world_size = 1
     if distributed is None or distributed.world_size == 1:
-        stream = _Stream(metrics, sem_options)
+        stream = _Stream(metrics, sem_options, allow_absent_target)
         stream.run(items, specs, progress, total)
     else:
         holder: List[_Stream] = []
 
         def local() -> Dict[str, Any]:
-            holder.append(_Stream(metrics, sem_options))
+            holder.append(_Stream(metrics, sem_options, allow_absent_target))
             holder[0].run(items, specs, progress, total, shard=distributed, save=False)
             return holder[0].export() if not distributed.is_main else {}
 
@@ -426,9 +482,15 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             return None
         stream = holder[0]
         stream.merge(parts[1:])
+        stream.check_absent_target()
         if stream.sem is not None:
             stream.sem.save()
     core = stream.core()
+    absent = core["absent_target"]
+    if absent["count"]:
+        warn(f"{absent['count']} of {len(core['rows'])} box(es) have no pixel of their target label inside the box "
+             f"in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
+             "--allow-absent-target (allow_absent_target=True)")
     counts = {
         "pred_files": counts_extra.get("pred_files", core["pairs"]),
         "gt_files": counts_extra.get("gt_files", core["pairs"]),
@@ -450,6 +512,7 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             "package_version": __version__,
             "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
             "sem": core["sem_meta"],
+            "absent_target": absent,
             "inputs": inputs,
             "options": options,
             "world_size": world_size,
@@ -468,6 +531,7 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
 # ------------------------------------------------------------------------------------ public API
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
                      progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                     allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                      distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
@@ -476,7 +540,10 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     ``io.BoxSpec``, ``{"bbox": [x0, y0, x1, y1], "label": id}`` or ``(box, label)``. ``metrics``:
     ``"tiou,hamm"`` or an iterable of names (default: the registry's default set). ``checks``:
     thresholds / baseline (:class:`CheckOptions`). Box names that are not among ``samples`` raise
-    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
+    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``. A box whose
+    ground-truth region has no pixel of its label is an :class:`InputError` (an id-space mistake in SISM,
+    Sec. 3) unless ``allow_absent_target``, which scores it with a warning (``warn``, default
+    :func:`warnings.warn`) and records the count in ``metadata.absent_target``.
     ``distributed``: see :func:`evaluate_dirs`. Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
@@ -506,12 +573,13 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     options = {"metrics": list(metrics), "sem": None if so is None else so.metadata()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
                      options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
-                     _distributed(distributed))
+                     allow_absent_target, warn, _distributed(distributed))
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
                   allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                  allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                   cli_options: Optional[Mapping[str, Any]] = None, distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
@@ -523,7 +591,10 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     at all is an error. ``color_map``: ``{(r, g, b): id}`` or a JSON file path for RGB maps.
     ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
     ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
-    :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    :class:`InputError` unless allowed. A box whose ground-truth region has no pixel of its label is an
+    :class:`InputError` naming the first boxes and the likely cause (label ids from another id space,
+    e.g. Cityscapes trainIds instead of labelIds) unless ``allow_absent_target`` (then a warning via
+    ``warn`` and ``metadata.absent_target``). ``cli_options`` is recorded as ``metadata.options.cli``.
     ``distributed``: None (one process), True (the initialised ``torch.distributed`` default group) or a
     :class:`sem_metric.distributed.Distributed`: pairs are sharded by index over the ranks, rank 0 gets
     the same result as one process (``metadata.world_size`` records the number of processes) and the
@@ -573,7 +644,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint, _distributed(distributed))
+                     options, hint, allow_absent_target, warn, _distributed(distributed))
 
 
 def _distributed(value: Any) -> Any:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..version import PREPROCESSING_VERSION
 
 __all__ = ["PREPROCESSING_VERSION", "INPUT_SIZE", "WINDOW_SCALE", "window_from_crop", "classifier_input",
@@ -41,7 +42,7 @@ def window_from_crop(object_crop: np.ndarray | torch.Tensor, input_size: int = I
     """
     obj = torch.as_tensor(np.asarray(object_crop, dtype=np.float32))
     if obj.ndim != 2 or obj.shape[0] == 0 or obj.shape[1] == 0:
-        raise ValueError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
+        raise InputError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
     h, w = obj.shape
     side = math.ceil(max(h, w) * WINDOW_SCALE)
     oy, ox = (side - h) // 2, (side - w) // 2
@@ -70,9 +71,16 @@ def classifier_input(seg, box, label: int, input_size: int = INPUT_SIZE) -> torc
 
 def classifier_inputs(segs: Sequence, boxes: Sequence, labels: Sequence[int],
                       input_size: int = INPUT_SIZE) -> torch.Tensor:
-    """Batched :func:`classifier_input`: ``(N, 2, S, S)`` float32, identical to stacking the single form."""
-    if not (len(segs) == len(boxes) == len(labels)):
-        raise ValueError(f"segs, boxes and labels differ in length: {len(segs)}, {len(boxes)}, {len(labels)}")
-    if len(segs) == 0:
+    """Batched :func:`classifier_input` (Eq. 10 inputs): ``(N, 2, S, S)`` float32, identical to stacking the
+    single form. ``segs`` is an (N, H, W) array / tensor or a sequence of 2-D maps (sizes may differ),
+    validated like the label-map metrics; counts that differ are an :class:`InputError`."""
+    from ..labelmap.box import _coerce_boxes, as_labels
+    from ..labelmap.metrics import _as_maps
+
+    maps = _as_maps(segs, "segs")
+    n = len(maps)
+    b = _coerce_boxes(boxes, n)
+    lab = as_labels(labels, n)
+    if n == 0:
         return torch.zeros(0, 2, input_size, input_size)
-    return torch.stack([classifier_input(s, b, l, input_size) for s, b, l in zip(segs, boxes, labels)])
+    return torch.stack([classifier_input(maps[i], b[i], int(lab[i]), input_size) for i in range(n)])

@@ -73,7 +73,7 @@ PRESETS: dict[str, TrainConfig] = {
                          label_smoothing=0.0, balance_power=0.0, select="top1"),
     "cpu": TrainConfig(balance_power=0.6, epochs=8, epoch_size=16000),
     # sem-effb0-v2: warm start from v1, stronger (inpainting-like) augmentation, longer, both cores
-    "cpu-v2": TrainConfig(balance_power=0.6, epochs=12, epoch_size=12000, lr=1e-3, warmup_epochs=0.5,
+    "cpu-v2": TrainConfig(balance_power=0.6, epochs=3, epoch_size=8000, lr=1e-3, warmup_epochs=0.25,
                           augment="v2", init="sem-effb0-v1"),
 }
 
