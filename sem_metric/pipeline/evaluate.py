@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -106,7 +107,7 @@ class SemOptions:
         elif not isinstance(value, cls):
             raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
         bs = value.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise InputError(f"sem_options: batch size must be an integer >= 1, got {bs!r}")
         return value
 
