@@ -8,6 +8,7 @@ target-object maps of the prediction / ground truth inside the box, prepared by
 """
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
@@ -33,7 +34,7 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     Identical inputs are classified once (deduplicated by content), so they get bit-identical
     probabilities whatever the batch composition; this is what makes Sem exactly 0 on identical maps.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     n = inputs.shape[0]
     num_classes = classifier.config.num_classes
