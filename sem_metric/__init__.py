@@ -2,7 +2,9 @@
 
 Label-map metrics (paper Sec. 4.1): :func:`tiou`, :func:`hamm`, :func:`noise_count` and their batched
 forms; Sem (Eq. 10): :func:`compute_sem`, :func:`shape_probabilities`, :func:`load_classifier`;
-whole evaluations: :func:`evaluate_dirs`, :func:`evaluate_samples`. Map of the package:
+whole evaluations: :func:`evaluate_dirs`, :func:`evaluate_samples`; streaming (training loops, DDP):
+:class:`SISMMetrics` (``sem_metric.torchmetrics.SISMMetric`` with the torchmetrics extra); the Shape
+Frechet Distance (beyond the paper): :func:`shape_frechet_distance`. Map of the package:
 ``docs/ARCHITECTURE.md``.
 
 Importing the package is light: submodules (and torch / timm) are imported on first attribute access,
@@ -42,6 +44,11 @@ _LAZY = {
     "shape_probabilities": "sem.metric",
     "shape_probabilities_batch": "sem.metric",
     "sem_from_probabilities": "sem.metric",
+    "shape_features_batch": "sem.sfd",
+    "shape_frechet_distance": "sem.sfd",
+    "frechet_distance": "sem.sfd",
+    "ShapeStats": "sem.sfd",
+    "SISMMetrics": "streaming",
     "load_classifier": "sem.weights",
     "list_weights": "sem.weights",
     "HubWeights": "sem.weights",

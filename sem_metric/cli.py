@@ -44,6 +44,10 @@ sem loads the shape classifier, so it is computed only when asked: --metrics tio
 {_metric_help()}
 
 \b
+Many processes: `torchrun --nproc-per-node N --no-python sem-score ...` shards the pairs over the ranks;
+rank 0 writes the same result as one process (metadata world_size = N).
+
+\b
 Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
 """
 
@@ -230,6 +234,9 @@ class _Command(click.Command):
                    "Use 1 on a machine whose cores are busy with other jobs.")
 @click.option("--gt-cache", "gt_cache", metavar="NPZ", type=click.Path(dir_okay=False),
               help="Cache of ground-truth classifier probabilities (.npz); created/updated as needed.")
+@click.option("--sfd-gt-stats", "sfd_gt_stats", metavar="NPZ", type=click.Path(dir_okay=False),
+              help="SFD ground-truth statistics (.npz): written when absent, else reused after checking weights "
+                   "sha256, preprocessing and ground-truth digest (like pytorch-fid --save-stats).")
 @click.option("--progress", "force_progress", is_flag=True,
               help="Show progress on stderr even when it is not a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No table or progress; failures and errors still go to stderr.")
@@ -239,7 +246,7 @@ class _Command(click.Command):
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
          report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
          allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
-         gt_cache, force_progress, quiet):
+         gt_cache, sfd_gt_stats, force_progress, quiet):
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -251,12 +258,27 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
     if report_k is not None and report_dir is None:
         raise click.UsageError("--report-k needs --report DIR")
+    classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
     sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
                                    ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache)) if v is not None}
-    if "sem" not in metrics and sem_given:
-        _warn(f"{', '.join(sem_given)} only apply to Sem, which is not computed (add sem to --metrics)")
-    if threads is not None and "sem" in metrics:
+    # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
+    dist = None
+    if _torchrun_world_size() > 1:
+        from .distributed import init_from_env
+
+        try:
+            dist, device = init_from_env(device, uses_device=classifier_needed)
+        except SemMetricError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+    main_rank = dist is None or dist.is_main
+    warn = _warn if main_rank else (lambda msg: None)
+    if not classifier_needed and sem_given:
+        warn(f"{', '.join(sem_given)} only apply to Sem and SFD, which are not computed (add sem to --metrics)")
+    if sfd_gt_stats is not None and "sfd" not in metrics:
+        warn("--sfd-gt-stats only applies to SFD, which is not computed (add sfd to --metrics)")
+    if threads is not None and classifier_needed:
         import torch
 
         torch.set_num_threads(threads)
@@ -266,26 +288,38 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
     sem_options = None
-    if "sem" in metrics:
+    if classifier_needed:
         sem_options = SemOptions(weights=weights, sha256=weights_sha256, device=device, batch_size=batch_size or 64,
-                                 gt_cache=gt_cache, warn=_warn)
+                                 gt_cache=gt_cache, sfd_gt_stats=sfd_gt_stats, warn=warn)
     progress = None
-    if not quiet and (force_progress or sys.stderr.isatty()):
+    if main_rank and not quiet and (force_progress or sys.stderr.isatty()):
         progress = _Progress("bar" if sys.stderr.isatty() else "lines")
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, allow_absent_target=allow_absent_target, warn=_warn,
-                               cli_options=_cli_options(ctx.params), class_names=class_names)
+                               checks=check_options, allow_absent_target=allow_absent_target, warn=warn,
+                               cli_options=_cli_options(ctx.params), class_names=class_names, distributed=dist)
     except SemMetricError as e:
-        click.echo(f"error: {e}", err=True)
-        ctx.exit(EXIT_BAD_INPUT)
+        if main_rank:
+            click.echo(f"error: {e}", err=True)
+        code = EXIT_BAD_INPUT
+    else:
+        report_options = None if report_dir is None else {"out_dir": report_dir, "k": report_k or 8,
+                                                            "weights": weights, "device": device}
+        code = (_write_and_report(result, json_path, csv_path, quiet, per_class=per_class,
+                                  report_options=report_options) if main_rank else EXIT_OK)
     finally:
         if progress is not None:
             progress.close()
-    report_options = None if report_dir is None else {"out_dir": report_dir, "k": report_k or 8,
-                                                        "weights": weights, "device": device}
-    ctx.exit(_write_and_report(result, json_path, csv_path, quiet, per_class=per_class, report_options=report_options))
+    if dist is not None:
+        code = dist.finish(code)  # every rank exits with rank 0's code
+    ctx.exit(code)
+
+
+def _torchrun_world_size() -> int:
+    from .distributed import torchrun_world_size
+
+    return torchrun_world_size()
 
 
 def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:

@@ -11,8 +11,11 @@ comparability rule (:data:`VERSION_KEYS`), and the reference evaluation
 Two levels exist. A ``"sample"`` metric has one value per sample (one box); the run reports their
 mean (paper Sec. 4.1: tIOU, hamm, the mean number of noise pixels NN, Sem of Eq. 10). A
 ``"dataset"`` metric has one value per run, e.g. a Frechet distance between the distributions of
-predicted and ground-truth objects: its ``function`` names a class with ``update(preds, gts, boxes,
-labels)`` (called once per pair of maps) and ``compute() -> float``.
+predicted and ground-truth objects (``sfd``): its ``function`` names a class with ``update(preds, gts,
+boxes, labels)`` (called once per pair of maps) and ``compute() -> float``; for multi-process runs also
+``state()`` (picklable) and ``merge(state)``; optionally ``metadata()`` / ``runtime()`` (recorded under
+``metadata.dataset_metrics`` / ``runtime.dataset_metrics``) and, for kind ``"sem"``, a classmethod
+``from_sem_options(classifier, sem_options)`` (else it is built as ``cls(classifier=...)``).
 
 This module imports nothing heavy (no numpy, no torch): functions are named by import path and
 loaded on first use.
@@ -150,6 +153,9 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
     Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
            uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
     Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
+    Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
+           kind="sem", level="dataset", default=False,
            version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
 )}
 

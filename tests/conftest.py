@@ -151,6 +151,14 @@ def make_result():
     return _make_result
 
 
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """An 8-d stand-in classifier with timm's feature API (tests/tiny_classifier.py): fast Sem / SFD properties."""
+    from tiny_classifier import TinyFeatureClassifier
+
+    return TinyFeatureClassifier(seed=0)
+
+
 @pytest.fixture
 def subprocess_env():
     """Environment for ``python -m sem_metric...`` subprocesses: this checkout first on the path, one thread."""

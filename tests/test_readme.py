@@ -7,6 +7,7 @@ need ``../shared/data`` skip with the reason when it is absent. ``pip install`` 
 network: they must appear in ``.ci/run``, which runs them in a fresh virtual environment.
 """
 import json
+import math
 import os
 import re
 import shlex
@@ -140,8 +141,15 @@ def _exec(code, monkeypatch):
     return ns
 
 
+def _block(marker):
+    """The one README Python block that contains ``marker``."""
+    found = [b for b in python_blocks() if marker in b]
+    assert len(found) == 1, f"{len(found)} README Python blocks contain {marker!r}"
+    return found[0]
+
+
 def test_python_blocks_are_all_tested():
-    assert len(python_blocks()) == 2, "a new README Python block needs a test here"
+    assert len(python_blocks()) == 5, "a new README Python block needs a test here"
 
 
 def test_readme_python_api_example_runs(monkeypatch, one_torch_thread):
@@ -153,7 +161,7 @@ def test_readme_python_api_example_runs(monkeypatch, one_torch_thread):
 
 
 def test_readme_reference_example_runs(monkeypatch):
-    code = python_blocks()[1]
+    code = _block("from sem_metric.reference import")
     ns = _exec(code, monkeypatch)
     last = code.strip().splitlines()[-1].split("#")[0]
     assert eval(last, ns) == 0
@@ -282,3 +290,95 @@ def test_readme_layout_lists_exactly_the_modules():
     for folder, names in listed.items():
         present = sorted(p.stem for p in (ROOT / folder).glob("*.py") if p.stem != "__init__")
         assert sorted(names) == present, (folder, names, present)
+
+
+# ------------------------------------------------------------------------------ streaming, torchrun, SFD (issue 11)
+def test_readme_streaming_example_runs(monkeypatch, one_torch_thread):
+    from sem_metric import compute_sem, hamm, noise_count, tiou
+
+    ns = _exec(_block("SISMMetrics(metrics="), monkeypatch)
+    v = ns["values"]
+    pred, gt, box = ns["pred"][0], ns["gt"][0], (9, 34, 24, 60)
+    assert v["n_samples"] == 3 and v["nn_total"] == 3 * noise_count(pred, gt, box)
+    mean3 = lambda x: math.fsum([x] * 3) / 3   # noqa: E731 - what evaluate_samples reports for 3 copies
+    assert v["tiou"] == mean3(tiou(pred, gt, box, 6)) and v["hamm"] == mean3(hamm(pred, gt, box))
+    assert abs(v["sem"] - compute_sem(pred, gt, box, 6)) < 1e-6
+    assert ns["metric"].compute()["n_samples"] == 0   # reset
+    # the torchmetrics form, in the same namespace (the README shows it after the streaming block)
+    pytest.importorskip("torchmetrics")
+    exec(compile(_block("from sem_metric.torchmetrics import"), "README.md", "exec"), ns)
+    tm = ns["tm_values"]
+    assert tm["n_samples"].item() == 1 and tm["tiou"].item() == tiou(pred, gt, box, 6)
+    assert tm["nn"].item() == noise_count(pred, gt, box)
+
+
+def test_readme_sfd_python_example_runs(monkeypatch, one_torch_thread):
+    ns = _exec(_block("shape_frechet_distance"), monkeypatch)
+    assert ns["dim"] == 1280 and ns["sfd"] > 0 and ns["same"] == 0.0
+    assert ns["features"].shape == (2, 1280) and ns["features"].dtype == np.float64
+
+
+@handles("sem-score samples/ data/gt/")
+def test_sfd_command_writes_then_reuses_gt_stats(tmp_path, one_torch_thread):
+    """The SFD command in a scratch folder holding the example as samples/ and data/: twice."""
+    (cmd,) = _command("sem-score samples/ data/gt/")
+    shutil.copytree(ROOT / "examples" / "pred", tmp_path / "samples")
+    shutil.copytree(ROOT / "examples" / "gt", tmp_path / "data" / "gt")
+    shutil.copy(ROOT / "examples" / "boxes.json", tmp_path / "data" / "boxes.json")
+    statuses = []
+    for _ in range(2):
+        res = _sem_score(shlex.split(cmd)[1:], tmp_path)
+        assert res.exit_code == 0, res.output
+        assert "SFD" in res.stdout
+        r = json.loads((tmp_path / "sfd.json").read_text())
+        assert r["means"]["sfd"] > 0 and all("sfd" not in row for row in r["samples"])
+        assert r["metadata"]["dataset_metrics"]["sfd"]["feature_dim"] == 1280
+        statuses.append(r["runtime"]["dataset_metrics"]["sfd"]["gt_stats"]["status"])
+    assert statuses == ["written", "loaded"] and (tmp_path / "data" / "gt_sfd_stats.npz").is_file()
+
+
+@handles("torchrun ")
+def test_torchrun_command(tmp_path, subprocess_env, one_torch_thread):
+    """As written (torchrun and sem-score from this interpreter's bin folder), in a scratch copy of the example:
+    2 CPU processes over gloo give the single-process result (issue 11, item 2)."""
+    (cmd,) = _command("torchrun ")
+    bindir = Path(sys.executable).parent
+    if not (bindir / "torchrun").exists() or not (bindir / "sem-score").exists():
+        pytest.skip("torchrun / sem-score console scripts are not installed next to this interpreter")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = {**subprocess_env, "PATH": os.pathsep.join([str(bindir), subprocess_env.get("PATH", "")])}
+    proc = subprocess.run(shlex.split(cmd), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("samples 5 | pairs 5") == 1          # only rank 0 prints the table
+    two = json.loads((tmp_path / "two.json").read_text())
+    from sem_metric import evaluate_dirs
+
+    one = evaluate_dirs(str(ROOT / "examples" / "pred"), str(ROOT / "examples" / "gt"),
+                        str(ROOT / "examples" / "boxes.json"), metrics="tiou,hamm,nn,sem")
+    assert two["metadata"]["world_size"] == 2 and one["metadata"]["world_size"] == 1
+    # the same rows in the same order: label-map values bit-identical, Sem within the classifier's float32
+    # batch-composition noise (the ranks batch other samples together than one process does)
+    assert len(two["samples"]) == len(one["samples"]) == 5
+    for a, b in zip(two["samples"], one["samples"]):
+        assert {k: v for k, v in a.items() if k != "sem"} == {k: v for k, v in b.items() if k != "sem"}
+        assert abs(a["sem"] - b["sem"]) <= 1e-6
+    assert all(two["means"][m] == one["means"][m] for m in ("tiou", "hamm", "nn"))
+    assert two["nn_total"] == one["nn_total"] and abs(two["means"]["sem"] - one["means"]["sem"]) <= 1e-6
+    for key in ("counts", "pairs_without_boxes", "skipped", "metrics", "checks"):
+        assert two[key] == one[key], key
+    assert two["metadata"]["sem"]["classifier"] == one["metadata"]["sem"]["classifier"]
+
+
+@handles("python benchmarks/sfd/sfd_bias.py")
+def test_sfd_bias_command(tmp_path, subprocess_env):
+    """As written with tiny sizes appended, when the shape banks are there (built from ../shared/data)."""
+    (cmd,) = _command("python benchmarks/sfd/sfd_bias.py")
+    words = shlex.split(cmd)
+    assert (ROOT / words[words.index("--out") + 1]).is_file(), "the README names a result file that is not there"
+    if not (ROOT / "cache" / "shapes" / "val_voc.npz").is_file():
+        pytest.skip("needs cache/shapes/val_voc.npz (python -m sem_metric.training.build_shapes)")
+    tiny = ["--sizes", "3", "--repeats", "2", "--other", "", "--out", str(tmp_path / "b.json")]
+    subprocess.run([sys.executable, *words[1:], *tiny], cwd=ROOT, check=True, timeout=600, env=subprocess_env,
+                   capture_output=True)
+    res = json.loads((tmp_path / "b.json").read_text())
+    assert res["feature_dim"] == 1280 and res["same_distribution"][0]["n"] == 3

@@ -25,7 +25,7 @@ def test_parse_threshold_errors(spec, match):
 def test_parse_tolerances():
     assert ck.parse_tolerances([]) == {m: 0.0 for m in tuple(registry.METRICS)}
     tol = ck.parse_tolerances(["0.01", "nn=0.5"])
-    assert tol == {"tiou": 0.01, "hamm": 0.01, "nn": 0.5, "sem": 0.01}
+    assert tol == {**{m: 0.01 for m in registry.METRICS}, "nn": 0.5}
     with pytest.raises(InputError, match=">= 0"):
         ck.parse_tolerances(["-1"])
     with pytest.raises(InputError, match="not a number"):
