@@ -1,6 +1,7 @@
 """Generate the small ``sem-score`` example deterministically (no randomness beyond a fixed seed).
 
-Writes ``gt/``, ``pred/`` and ``boxes.json`` next to this file (or under ``--out DIR``)::
+Writes ``gt/``, ``pred/``, ``boxes.json`` and ``class_names.json`` (``{id: name}`` for ``--class-names``)
+next to this file (or under ``--out DIR``)::
 
     python examples/make_example.py
     sem-score examples/pred examples/gt --boxes examples/boxes.json
@@ -30,6 +31,8 @@ from PIL import Image
 
 H, W = 64, 96
 ROAD, SIDEWALK, BUILDING, VEGETATION, SKY, CAR, PERSON, BICYCLE, TRUCK = 0, 1, 2, 3, 4, 5, 6, 7, 9
+CLASS_NAMES = {ROAD: "road", SIDEWALK: "sidewalk", BUILDING: "building", VEGETATION: "vegetation", SKY: "sky",
+               CAR: "car", PERSON: "person", BICYCLE: "bicycle", TRUCK: "truck"}
 
 
 def scene(variant: int) -> np.ndarray:
@@ -145,6 +148,8 @@ def write(out_dir: str) -> None:
             entries = ",\n".join("    " + json.dumps(b, sort_keys=True) for b in boxes[rel])
             lines.append(f"  {json.dumps(rel)}: [\n{entries}\n  ]")
         f.write("{\n" + ",\n".join(lines) + "\n}\n")
+    with open(os.path.join(out_dir, "class_names.json"), "w", encoding="utf-8", newline="\n") as f:
+        f.write(json.dumps({str(k): v for k, v in sorted(CLASS_NAMES.items())}, indent=2) + "\n")
 
 
 def main(argv=None) -> None:

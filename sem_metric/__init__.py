@@ -2,7 +2,9 @@
 
 Label-map metrics (paper Sec. 4.1): :func:`tiou`, :func:`hamm`, :func:`noise_count` and their batched
 forms; Sem (Eq. 10): :func:`compute_sem`, :func:`shape_probabilities`, :func:`load_classifier`;
-whole evaluations: :func:`evaluate_dirs`, :func:`evaluate_samples`. Map of the package:
+whole evaluations: :func:`evaluate_dirs`, :func:`evaluate_samples`; streaming (training loops, DDP):
+:class:`SISMMetrics` (``sem_metric.torchmetrics.SISMMetric`` with the torchmetrics extra); the Shape
+Frechet Distance (beyond the paper): :func:`shape_frechet_distance`. Map of the package:
 ``docs/ARCHITECTURE.md``.
 
 Importing the package is light: submodules (and torch / timm) are imported on first attribute access,
@@ -10,8 +12,7 @@ and no model is loaded until Sem is computed.
 """
 from __future__ import annotations
 
-import importlib
-
+from .lazy import lazy_exports
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
 # public name -> submodule that defines it
@@ -44,6 +45,11 @@ _LAZY = {
     "shape_probabilities": "sem.metric",
     "shape_probabilities_batch": "sem.metric",
     "sem_from_probabilities": "sem.metric",
+    "shape_features_batch": "sem.sfd",
+    "shape_frechet_distance": "sem.sfd",
+    "frechet_distance": "sem.sfd",
+    "ShapeStats": "sem.sfd",
+    "SISMMetrics": "streaming",
     "load_classifier": "sem.weights",
     "list_weights": "sem.weights",
     "HubWeights": "sem.weights",
@@ -55,14 +61,4 @@ _LAZY = {
 __all__ = ["__version__", "LABELMAP_METRICS_VERSION", "PREPROCESSING_VERSION", *sorted(_LAZY)]
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sem_metric' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -18,17 +18,17 @@ from typing import Any, Dict
 import click
 
 from . import registry
-from .errors import InputError, SemMetricError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, SemMetricError
 from .pipeline import checks as checks_mod
 from .pipeline import report
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
-EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
 
 def _metric_help() -> str:
-    lines = [f"{m.name} ({m.equation}, {m.better} is better)" for m in registry.METRICS.values()]
-    return "; ".join(lines)
+    return "\n".join(f"  {m.name:<6} {m.display_name}: {m.equation}, {m.better} is better"
+                     for m in registry.METRICS.values())
 
 
 _HELP = f"""Score the label maps in PRED_DIR against those in GT_DIR inside the boxes of --boxes.
@@ -39,9 +39,13 @@ object {{"rel/path.png": [{{"bbox": [x0, y0, x1, y1], "label": id}}, ...]}} (pix
 labels are class ids of the maps, e.g. Cityscapes labelIds). One sample = one box.
 
 \b
-Metrics: {_metric_help()}. NN is the mean number of noise pixels per sample. Default:
-{",".join(registry.default_names())}; sem is computed only when asked (--metrics tiou,hamm,nn,sem)
-because it loads the shape classifier.
+Metrics (default {",".join(registry.default_names())}; NN is the mean number of noise pixels per sample;
+sem loads the shape classifier, so it is computed only when asked: --metrics tiou,hamm,nn,sem):
+{_metric_help()}
+
+\b
+Many processes: `torchrun --nproc-per-node N --no-python sem-score ...` shards the pairs over the ranks;
+rank 0 writes the same result as one process (metadata world_size = N).
 
 \b
 Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
@@ -81,6 +85,30 @@ def _output_cb(ctx, param, value):
     return value
 
 
+def _class_names_cb(ctx, param, value):
+    if value is None:
+        return None
+    from .pipeline.class_names import load_class_names
+
+    try:
+        load_class_names(value)
+    except InputError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return value
+
+
+def _report_cb(ctx, param, value):
+    if value is None:
+        return None
+    from .pipeline.html_report import check_report_dir
+
+    try:
+        check_report_dir(value)
+    except InputError as e:
+        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return value
+
+
 def _version_cb(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
@@ -116,6 +144,7 @@ class _Progress:
                 self.next_line = done + step
 
     def close(self) -> None:
+        """Finish the progress bar, if one was started."""
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
@@ -133,6 +162,7 @@ class _Command(click.Command):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:
@@ -160,6 +190,18 @@ class _Command(click.Command):
               help="Write means, per-sample rows and metadata as JSON ('-' = stdout; the table then goes to stderr).")
 @click.option("--per-sample", "csv_path", metavar="PATH", callback=_output_cb,
               help="Write one CSV row per sample: file, box_index, x0, y0, x1, y1, label, metrics ('-' = stdout).")
+@click.option("--per-class", "per_class", is_flag=True,
+              help="Also print each metric's mean per target label (always in --json as per_class), flagging "
+                   "classes on which the Sem classifier is weak when its reliability file is known.")
+@click.option("--class-names", "class_names", metavar="NAME|JSON", callback=_class_names_cb,
+              help="Names of the class ids, for --per-class, --json and --report: coco (COCO category ids), "
+                   "cityscapes (labelIds 0..33), ade20k (SceneParsing 1..150), camvid (SegNet 0..11), "
+                   'or a JSON file {"id": "name"}.')
+@click.option("--report", "report_dir", metavar="DIR", callback=_report_cb,
+              help="Write an HTML report (DIR/index.html + PNGs, no network needed): means, per-class table, "
+                   "histograms and the worst samples of each metric with crops, object maps and Sem's top-3.")
+@click.option("--report-k", type=click.IntRange(min=1), metavar="K",
+              help="Worst samples per metric in --report (default 8).")
 @click.option("--fail-above", multiple=True, metavar="METRIC=VALUE", callback=_threshold_cb,
               help="Exit 1 if the mean of METRIC is above VALUE (e.g. nn=5). Repeatable.")
 @click.option("--fail-below", multiple=True, metavar="METRIC=VALUE", callback=_threshold_cb,
@@ -172,12 +214,19 @@ class _Command(click.Command):
 @click.option("--allow-version-mismatch", is_flag=True,
               help="Compare with a baseline made with another metric-definition version, classifier weights "
                    "or preprocessing (warns instead of exiting 2).")
+@click.option("--allow-absent-target", is_flag=True,
+              help="Score boxes whose ground-truth region has no pixel of their label (normally refused: in SISM "
+                   "the target always exists, so this is almost always a label id-space mistake); warns and "
+                   "records the count in the JSON metadata.")
 @click.option("--allow-unmatched", is_flag=True,
               help="Skip files without a counterpart and boxes.json entries without a pair (listed in the output).")
 @click.option("--color-map", "color_map_path", metavar="JSON", type=click.Path(exists=True, dir_okay=False),
               help='Colour -> class id mapping for RGB maps: {"#rrggbb": id, "r,g,b": id, ...}.')
 @click.option("--weights", metavar="REF", help="Sem classifier weights: shipped name, .safetensors path or "
                                                "hf://owner/repo/file[@rev]. Default: shipped weights.")
+@click.option("--weights-sha256", "weights_sha256", metavar="HEX",
+              help="Expected sha256 of the weights file: the run is refused (exit 2) when it differs, before the "
+                   "weights are used. Shipped weights are always checked against the registry.")
 @click.option("--device", metavar="DEVICE", help="Sem device: cpu, cuda, cuda:N or auto (default auto).")
 @click.option("--batch-size", type=click.IntRange(min=1), metavar="N", help="Sem classifier batch size (default 64).")
 @click.option("--threads", type=click.IntRange(min=1), metavar="N",
@@ -188,15 +237,19 @@ class _Command(click.Command):
                    "(about a minute; seconds once cached); Sem within 1e-4 of the default eager mode.")
 @click.option("--gt-cache", "gt_cache", metavar="NPZ", type=click.Path(dir_okay=False),
               help="Cache of ground-truth classifier probabilities (.npz); created/updated as needed.")
+@click.option("--sfd-gt-stats", "sfd_gt_stats", metavar="NPZ", type=click.Path(dir_okay=False),
+              help="SFD ground-truth statistics (.npz): written when absent, else reused after checking weights "
+                   "sha256, preprocessing and ground-truth digest (like pytorch-fid --save-stats).")
 @click.option("--progress", "force_progress", is_flag=True,
               help="Show progress on stderr even when it is not a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No table or progress; failures and errors still go to stderr.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version_cb,
               help="Show the package, label-map metrics, default Sem weights and preprocessing versions, and exit.")
 @click.pass_context
-def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, fail_above, fail_below,
-         baseline_path, tolerance, allow_version_mismatch, allow_unmatched, color_map_path, weights, device,
-         batch_size, threads, compile, gt_cache, force_progress, quiet):  # noqa: A002 (click option name)
+def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
+         report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
+         allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
+         compile, gt_cache, sfd_gt_stats, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -206,16 +259,34 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         raise click.UsageError("--json and --per-sample must be different files")
     if baseline_path is None and (tolerance_given or allow_version_mismatch):
         raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
-    sem_given = {k: v for k, v in (("--weights", weights), ("--device", device), ("--batch-size", batch_size),
+    if report_k is not None and report_dir is None:
+        raise click.UsageError("--report-k needs --report DIR")
+    classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
+    sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
+                                   ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache),
                                    ("--compile", compile or None)) if v is not None}
-    if "sem" not in metrics and sem_given:
-        _warn(f"{', '.join(sem_given)} only apply to Sem, which is not computed (add sem to --metrics)")
-    if threads is not None and "sem" in metrics:
+    # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
+    dist = None
+    if _torchrun_world_size() > 1:
+        from .distributed import init_from_env
+
+        try:
+            dist, device = init_from_env(device, uses_device=classifier_needed)
+        except SemMetricError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+    main_rank = dist is None or dist.is_main
+    warn = _warn if main_rank else (lambda msg: None)
+    if not classifier_needed and sem_given:
+        warn(f"{', '.join(sem_given)} only apply to Sem and SFD, which are not computed (add sem to --metrics)")
+    if sfd_gt_stats is not None and "sfd" not in metrics:
+        warn("--sfd-gt-stats only applies to SFD, which is not computed (add sfd to --metrics)")
+    if threads is not None and classifier_needed:
         import torch
 
         torch.set_num_threads(threads)
-    if "sem" in metrics:
+    if classifier_needed:
         from ._allocator import keep_freed_memory
 
         keep_freed_memory()  # eager classifier: no page faults on every activation (see _allocator)
@@ -225,23 +296,38 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
     sem_options = None
-    if "sem" in metrics:
-        sem_options = SemOptions(weights=weights, device=device, batch_size=batch_size or 64,
-                                 gt_cache=gt_cache, warn=_warn, compile=compile)
+    if classifier_needed:
+        sem_options = SemOptions(weights=weights, sha256=weights_sha256, device=device, batch_size=batch_size or 64,
+                                 gt_cache=gt_cache, sfd_gt_stats=sfd_gt_stats, warn=warn, compile=compile)
     progress = None
-    if not quiet and (force_progress or sys.stderr.isatty()):
+    if main_rank and not quiet and (force_progress or sys.stderr.isatty()):
         progress = _Progress("bar" if sys.stderr.isatty() else "lines")
     try:
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
-                               checks=check_options, cli_options=_cli_options(ctx.params))
+                               checks=check_options, allow_absent_target=allow_absent_target, warn=warn,
+                               cli_options=_cli_options(ctx.params), class_names=class_names, distributed=dist)
     except SemMetricError as e:
-        click.echo(f"error: {e}", err=True)
-        ctx.exit(EXIT_BAD_INPUT)
+        if main_rank:
+            click.echo(f"error: {e}", err=True)
+        code = EXIT_BAD_INPUT
+    else:
+        report_options = None if report_dir is None else {"out_dir": report_dir, "k": report_k or 8,
+                                                            "weights": weights, "device": device}
+        code = (_write_and_report(result, json_path, csv_path, quiet, per_class=per_class,
+                                  report_options=report_options) if main_rank else EXIT_OK)
     finally:
         if progress is not None:
             progress.close()
-    ctx.exit(_write_and_report(result, json_path, csv_path, quiet))
+    if dist is not None:
+        code = dist.finish(code)  # every rank exits with rank 0's code
+    ctx.exit(code)
+
+
+def _torchrun_world_size() -> int:
+    from .distributed import torchrun_world_size
+
+    return torchrun_world_size()
 
 
 def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -258,21 +344,35 @@ def _cli_options(params: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool) -> int:
-    """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code."""
-    for path, text in ((json_path, lambda: report.to_json(result)), (csv_path, lambda: report.to_csv(result))):
-        if path == "-":
-            click.echo(text(), nl=False)
-        elif path:
-            try:
-                report.write_text(path, text())
-            except InputError as e:
-                click.echo(f"error: {e}", err=True)
-                return EXIT_BAD_INPUT
+def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, per_class: bool = False,
+                      report_options: Any = None) -> int:
+    """Write the outputs (also when a check failed, so CI can keep them), print the summary, return the code.
+
+    The ``--report`` folder is written first, so that a run ending with exit 2 writes no --json / CSV."""
+    if report_options is not None:
+        from .pipeline.html_report import write_report
+
+        try:
+            write_report(result, **report_options)
+        except SemMetricError as e:
+            click.echo(f"error: --report: {e}", err=True)
+            return EXIT_BAD_INPUT
+    texts = {path: make(result) for path, make in ((json_path, report.to_json), (csv_path, report.to_csv)) if path}
+    try:
+        report.write_outputs({p: t for p, t in texts.items() if p != "-"})
+    except InputError as e:
+        click.echo(f"error: {e}", err=True)
+        return EXIT_BAD_INPUT
+    if "-" in texts:
+        click.echo(texts["-"], nl=False)
     checks = result["checks"]
     baseline = checks["baseline"] or {}
     if not quiet:
         click.echo(report.format_table(result), nl=False, err="-" in (json_path, csv_path))
+        if per_class:
+            from .pipeline.per_class import format_per_class
+
+            click.echo(format_per_class(result), nl=False, err="-" in (json_path, csv_path))
         for s in result["skipped"]:
             click.echo(f"skipped {s['file']}: {s['reason']}", err=True)
         for n in baseline.get("notes", ()):

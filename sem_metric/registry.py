@@ -11,8 +11,11 @@ comparability rule (:data:`VERSION_KEYS`), and the reference evaluation
 Two levels exist. A ``"sample"`` metric has one value per sample (one box); the run reports their
 mean (paper Sec. 4.1: tIOU, hamm, the mean number of noise pixels NN, Sem of Eq. 10). A
 ``"dataset"`` metric has one value per run, e.g. a Frechet distance between the distributions of
-predicted and ground-truth objects: its ``function`` names a class with ``update(preds, gts, boxes,
-labels)`` (called once per pair of maps) and ``compute() -> float``.
+predicted and ground-truth objects (``sfd``): its ``function`` names a class with ``update(preds, gts,
+boxes, labels)`` (called once per pair of maps) and ``compute() -> float``; for multi-process runs also
+``state()`` (picklable) and ``merge(state)``; optionally ``metadata()`` / ``runtime()`` (recorded under
+``metadata.dataset_metrics`` / ``runtime.dataset_metrics``) and, for kind ``"sem"``, a classmethod
+``from_sem_options(classifier, sem_options)`` (else it is built as ``cls(classifier=...)``).
 
 This module imports nothing heavy (no numpy, no torch): functions are named by import path and
 loaded on first use.
@@ -70,7 +73,8 @@ class Metric:
     ``name``            key in ``--metrics``, thresholds, JSON ``means`` and per-sample rows (lower case)
     ``display_name``    label in the summary table (e.g. ``"tIOU"``)
     ``higher_is_better`` direction used by ``--baseline`` checks and the table's "better" column
-    ``function``        ``"module:attribute"``. Level ``"sample"``: a batched function
+    ``function``        ``"module:attribute"`` (imported on first use), or the object itself (plugins, tests).
+                        Level ``"sample"``: a batched function
                         ``f(preds, gts, boxes[, labels], **kwargs) -> (N,) array`` equal to the paper's
                         per-sample definition; level ``"dataset"``: a class with ``update(preds, gts,
                         boxes, labels)`` and ``compute() -> float``
@@ -89,7 +93,7 @@ class Metric:
     name: str
     display_name: str
     higher_is_better: bool
-    function: str
+    function: Any
     equation: str
     kind: str = "labelmap"
     level: str = "sample"
@@ -110,8 +114,9 @@ class Metric:
         unknown = [k for k in self.version_keys if k not in VERSION_KEYS]
         if unknown:
             raise ValueError(f"metric {self.name!r}: unknown version key(s) {unknown}; add them to VERSION_KEYS")
-        if ":" not in self.function:
-            raise ValueError(f"metric {self.name!r}: function must be 'module:attribute', got {self.function!r}")
+        if not callable(self.function) and ":" not in str(self.function):
+            raise ValueError(f"metric {self.name!r}: function must be 'module:attribute' or a callable, "
+                             f"got {self.function!r}")
 
     @property
     def better(self) -> str:
@@ -119,7 +124,9 @@ class Metric:
         return "higher" if self.higher_is_better else "lower"
 
     def resolve(self) -> Callable[..., Any]:
-        """Import and return :attr:`function`."""
+        """:attr:`function`, imported when it is given as ``"module:attribute"``."""
+        if callable(self.function):
+            return self.function
         module, _, attr = self.function.partition(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -146,6 +153,9 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
     Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
            uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
     Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
+    Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
+           kind="sem", level="dataset", default=False,
            version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
 )}
 

@@ -7,6 +7,7 @@
   PRED_DIR / GT_DIR / boxes.json tree for the evaluation pipeline and the CLI.
 """
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,17 +26,17 @@ class Tiny:
 
     a.png box 0: region 4 x 5 = 20 px; tIOU = 4/6; pred differs at 3 px -> hamm 17/20;
                  classes in gt region {1, 3}, pred has one 7 -> 1 noise pixel
-    a.png box 1: region 2 x 2, target absent in both -> tIOU 1; pred[1,1]=7 -> hamm 3/4, 1 noise px
+    a.png box 1: region 2 x 2 of class 1 (label 1); pred[1,1]=7 -> tIOU 3/4, hamm 3/4, 1 noise px
     b.npy box 0: identical -> 1, 1, 0
     sub/c.png: no box (counted, not read)
     """
 
     BOXES = {
-        "a.png": [{"bbox": [1, 1, 6, 5], "label": 3}, {"bbox": [0, 0, 2, 2], "label": 3}],
+        "a.png": [{"bbox": [1, 1, 6, 5], "label": 3}, {"bbox": [0, 0, 2, 2], "label": 1}],
         "b.npy": [{"bbox": [0, 0, 4, 4], "label": 2}],
     }
-    ROWS = [("a.png", 0, 4 / 6, 17 / 20, 1), ("a.png", 1, 1.0, 3 / 4, 1), ("b.npy", 0, 1.0, 1.0, 0)]
-    MEANS = {"tiou": (4 / 6 + 2) / 3, "hamm": (17 / 20 + 3 / 4 + 1) / 3, "nn": 2 / 3}
+    ROWS = [("a.png", 0, 4 / 6, 17 / 20, 1), ("a.png", 1, 3 / 4, 3 / 4, 1), ("b.npy", 0, 1.0, 1.0, 0)]
+    MEANS = {"tiou": (4 / 6 + 3 / 4 + 1) / 3, "hamm": (17 / 20 + 3 / 4 + 1) / 3, "nn": 2 / 3}
 
     @staticmethod
     def maps():
@@ -148,3 +149,19 @@ def _make_result(means=None, samples=None, sha="a" * 64, prep="box-window-v1", l
 def make_result():
     """``make_result(means=None, samples=None, sha=..., prep=..., lm=...)`` -> a valid result dict."""
     return _make_result
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier():
+    """An 8-d stand-in classifier with timm's feature API (tests/tiny_classifier.py): fast Sem / SFD properties."""
+    from tiny_classifier import TinyFeatureClassifier
+
+    return TinyFeatureClassifier(seed=0)
+
+
+@pytest.fixture
+def subprocess_env():
+    """Environment for ``python -m sem_metric...`` subprocesses: this checkout first on the path, one thread."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env

@@ -230,6 +230,9 @@ def _labels_from_array(arr: np.ndarray) -> np.ndarray:
         raise InputError(
             f"labels: expected a 1-D integer array of class ids, got dtype {arr.dtype} and shape {arr.shape}"
         )
+    if arr.size and int(arr.min()) < 0:
+        i = int(np.argmin(arr))
+        raise InputError(f"labels[{i}]: must be a non-negative class id, got {int(arr[i])}. {NEGATIVE_IDS_HINT}")
     return arr.astype(np.int64)
 
 
@@ -273,8 +276,9 @@ def as_label_map(x: Any, name: str = "label map", ndim: int = 2) -> np.ndarray:
     """Validate a label map (paper Sec. 3: pixel value = semantic class) and return it as numpy.
 
     Accepts a numpy array or torch tensor of any integer dtype with ``ndim`` dimensions (2 for one
-    map, 3 for an (N, H, W) stack). Float, bool and other dtypes raise :class:`InputError`. The
-    input is not copied when it already is a numpy array.
+    map, 3 for an (N, H, W) stack) and non-negative values. Float, bool and other dtypes, and negative
+    class ids (:data:`NEGATIVE_IDS_HINT`), raise :class:`InputError`. The input is not copied when it
+    already is a numpy array.
     """
     if x is None:
         raise InputError(f"{name}: expected a label map (2-D integer array), got None")
@@ -303,16 +307,34 @@ def as_label_map(x: Any, name: str = "label map", ndim: int = 2) -> np.ndarray:
         raise InputError(
             f"{name}: label maps must have an integer dtype (pixel = class id), got {arr.dtype}"
         )
+    if arr.dtype.kind == "i" and arr.size:  # unsigned maps (e.g. PNGs) need no scan
+        # a broadcast stack (stride 0, e.g. one map repeated for its N boxes) is scanned once, not N times
+        distinct = arr[0] if arr.ndim == 3 and arr.strides[0] == 0 else arr
+        lowest = int(distinct.min())
+        if lowest < 0:
+            raise InputError(f"{name}: class ids must be non-negative, found {lowest}. {NEGATIVE_IDS_HINT}")
     return arr
 
 
+#: The policy for negative class ids, cited by every error that enforces it.
+NEGATIVE_IDS_HINT = (
+    "sem-metric rejects negative class ids everywhere (label maps, box labels, colour maps, Python API): "
+    "map ignore / void pixels to a non-negative id first (e.g. seg[seg < 0] = 255)"
+)
+
+
 def as_label(label: Any, name: str = "label") -> int:
-    """Validate a target label ``l^t`` (paper Sec. 3): a Python / numpy int or 0-d integer tensor, not a bool."""
+    """Validate a target label ``l^t`` (paper Sec. 3): a non-negative Python / numpy int or 0-d integer
+    tensor, not a bool."""
     if _is_tensor(label) or isinstance(label, np.ndarray):
         arr = _to_numpy(label)
         if arr.ndim != 0 or arr.dtype.kind not in "iu":
             raise InputError(f"{name}: expected an integer class id, got an array of dtype {arr.dtype} and shape {arr.shape}")
-        return int(arr.item())
-    if isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
+        value = int(arr.item())
+    elif isinstance(label, (bool, np.bool_)) or not isinstance(label, numbers.Integral):
         raise InputError(f"{name}: expected an integer class id, got {type(label).__name__} {label!r}")
-    return int(label)
+    else:
+        value = int(label)
+    if value < 0:
+        raise InputError(f"{name}: must be a non-negative class id, got {value}. {NEGATIVE_IDS_HINT}")
+    return value

@@ -11,8 +11,8 @@ All three are computed inside the inpainted area, i.e. the box ``B`` (mask map `
   The paper's NN is the mean of this count over the test samples.
 
 Inputs are numpy arrays or torch tensors of any integer dtype (uint8 ... int64, uint64; torch is never
-imported here). Class ids are arbitrary integers: negative ids and ids of any size are ordinary classes
-and every count is exact (the label-map *readers* only produce non-negative ids).
+imported here). Class ids are non-negative integers of any size (negative ids are an
+:class:`InputError`, see :data:`~sem_metric.labelmap.box.NEGATIVE_IDS_HINT`); every count is exact.
 
 Every form reduces a box to exact integer counts: the batched forms validate a whole batch at once and
 work on views of the boxes (cost proportional to the total box area, never to N x map area; maps
@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from .box import (
+    NEGATIVE_IDS_HINT,
     Box,
     BoxLike,
     _array_or_list,
@@ -41,8 +42,8 @@ from .box import (
 )
 from ..errors import InputError
 
-__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "BoxCounts",
-           "box_counts_batch", "labelmap_metrics_batch", "FUSED_FUNCTIONS"]
+__all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "validate_batch",
+           "BoxCounts", "box_counts_batch", "labelmap_metrics_batch", "FUSED_FUNCTIONS"]
 
 Maps = Union[np.ndarray, Sequence[Any]]
 
@@ -60,7 +61,7 @@ def _regions(pred: Any, gt: Any, box: BoxLike) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
-    """1-D int64 array of allowed class ids from an iterable of ints / integer array / tensor."""
+    """1-D int64 array of allowed class ids (non-negative) from an iterable of ints / integer array / tensor."""
     data = _array_or_list(allowed, where, "an iterable of integer class ids")
     if isinstance(data, np.ndarray):
         if data.dtype.kind not in "iu" or data.ndim > 1:
@@ -68,11 +69,15 @@ def _as_allowed(allowed: Any, where: str = "allowed") -> np.ndarray:
                 f"{where}: expected a 1-D collection of integer class ids, got dtype {data.dtype} "
                 f"and shape {data.shape}"
             )
-        return data.astype(np.int64).reshape(-1)
-    for v in data:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
-            raise InputError(f"{where}: class ids must be integers, got {type(v).__name__} {v!r}")
-    return np.array([int(v) for v in data], dtype=np.int64)
+        out = data.astype(np.int64).reshape(-1)
+    else:
+        for v in data:
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+                raise InputError(f"{where}: class ids must be integers, got {type(v).__name__} {v!r}")
+        out = np.array([int(v) for v in data], dtype=np.int64)
+    if out.size and int(out.min()) < 0:
+        raise InputError(f"{where}: class ids must be non-negative, got {int(out.min())}. {NEGATIVE_IDS_HINT}")
+    return out
 
 
 # --------------------------------------------------------------------------- per-region kernels
@@ -350,12 +355,16 @@ def _as_maps(x: Any, name: str) -> Union[np.ndarray, List[np.ndarray]]:
     return maps
 
 
-def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """Validate a batch once and return the ``(pred[box_i], gt[box_i])`` views of every sample.
+def validate_batch(preds: Maps, gts: Maps, boxes: Any) -> Tuple[Any, Any, np.ndarray]:
+    """Validate N samples (predicted map, ground truth, box; paper Sec. 3 / 4.1) as every batched metric does.
 
-    Cost is proportional to the number of samples plus the total box area, never to N x map area:
-    maps are not copied or stacked, shared maps are validated once and boxes are checked with
-    vectorised comparisons (the message names the first bad box, like :meth:`Box.validate`).
+    Returns ``(P, G, B)``: the maps as an (N, H, W) stack or a list of 2-D maps (integer, non-negative),
+    and the boxes as an (N, 4) int64 array, each inside its map. Counts, shapes, dtypes and boxes that do
+    not fit raise :class:`InputError`. Used by the label-map metrics and by Sem (Eq. 10) alike.
+
+    Cost is proportional to the number of samples plus the number of distinct maps, never to N x map
+    area: a list is never stacked, a map shared by several samples is validated once and boxes are
+    checked with vectorised comparisons (the message names the first bad box, like :meth:`Box.validate`).
     """
     P = _as_maps(preds, "preds")
     G = _as_maps(gts, "gts")
@@ -379,6 +388,13 @@ def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray,
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 Box(*B[i].tolist()).validate(tuple(hw[i]), where=f"box {i}")
+    return P, G, B
+
+
+def _batch_regions(preds: Maps, gts: Maps, boxes: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """Validate a batch once (:func:`validate_batch`) and return the ``(pred[box_i], gt[box_i])`` views
+    (no copy of the maps, no full-image masks): every metric then does O(box area) work per sample."""
+    P, G, B = validate_batch(preds, gts, boxes)
     return [(P[i][y0:y1, x0:x1], G[i][y0:y1, x0:x1]) for i, (x0, y0, x1, y1) in enumerate(B.tolist())]
 
 

@@ -25,13 +25,20 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``means``             ``{metric: float | None}``: means over samples, or the value of a dataset-level metric
 ``nn_total``          total number of noise pixels over all samples (None when nn was not computed); in
                       general ``<name>_total`` for every registered metric with a ``total_unit``
+``per_class``         per target label: each sample-level metric's mean and count, names, Sem reliability
+                      flags (:mod:`sem_metric.pipeline.per_class`)
 ``counts``            ``pred_files, gt_files, pairs, pairs_with_boxes, pairs_without_boxes, samples,
                       skipped``
 ``skipped``           ``[{"file", "reason"}]`` unmatched files / boxes.json entries that were skipped
 ``pairs_without_boxes`` relative paths of pairs that have no box in boxes.json
 ``metadata``          deterministic description of how the numbers were produced: ``package_version``,
                       ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
-                      ``inputs`` and ``options``. The registry's version keys are read from here.
+                      ``absent_target`` (``{count, first}``: boxes scored although their ground-truth region
+                      has no pixel of their label; only with ``allow_absent_target``), ``inputs``,
+                      ``options`` and ``world_size`` (1, or the number of processes under torchrun:
+                      :mod:`sem_metric.distributed`); when a dataset-level metric describes itself,
+                      ``dataset_metrics`` (e.g. SFD's weights sha256, feature dimension and n). The registry's
+                      version keys are read from here.
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
 ``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
 ``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
@@ -39,7 +46,11 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 """
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
@@ -48,8 +59,11 @@ import numpy as np
 from .. import registry
 from ..errors import InputError
 from ..labelmap.box import Box, as_label_map
+from ..labelmap.target_object import object_crop
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
+from .class_names import load_class_names
+from .per_class import per_class_breakdown
 from .io import BoxSpec, parse_boxes, validate_boxes
 
 __all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "RESULT_SCHEMA"]
@@ -65,18 +79,22 @@ class SemOptions:
     """How Sem (Eq. 10) is computed.
 
     ``weights``: anything :func:`sem_metric.sem.weights.load_classifier` accepts (None = shipped default,
-    registry name, local path, ``hf://`` reference); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
+    registry name, local path, ``hf://`` reference); ``sha256``: the weights file's expected sha256
+    (checked before the weights are used); ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
     ``"auto"``/None; ``batch_size``: classifier batch size; ``gt_cache``: path of a ground-truth
-    probability cache (:mod:`sem_metric.sem.cache`) or None; ``classifier``: an already loaded
+    probability cache (:mod:`sem_metric.sem.cache`) or None; ``sfd_gt_stats``: ground-truth SFD
+    statistics file (:class:`sem_metric.sem.sfd.ShapeStats`, written or verified) or None; ``classifier``: an already loaded
     classifier (then ``weights`` is ignored); ``warn``: callback for warnings (default
     :func:`warnings.warn`); ``compile``: opt-in ``torch.compile`` of the classifier
     (:func:`sem_metric.sem.classifier.compile_classifier`; Sem within 1e-4 of eager).
     """
 
     weights: Any = None
+    sha256: Optional[str] = None
     device: Optional[str] = None
     batch_size: int = 64
     gt_cache: Optional[str] = None
+    sfd_gt_stats: Optional[str] = None
     classifier: Any = None
     warn: Optional[Callable[[str], None]] = field(default=None, repr=False)
     compile: bool = False
@@ -95,7 +113,7 @@ class SemOptions:
         elif not isinstance(value, cls):
             raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
         bs = value.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
             raise InputError(f"sem_options: batch size must be an integer >= 1, got {bs!r}")
         return value
 
@@ -103,23 +121,30 @@ class SemOptions:
         """The options as recorded in ``metadata.options.sem``."""
         w = self.weights
         return {"weights": None if w is None else (os.fspath(w) if isinstance(w, (str, os.PathLike)) else repr(w)),
-                "device": self.device, "batch_size": int(self.batch_size),
+                "sha256": self.sha256, "device": self.device, "batch_size": int(self.batch_size),
                 "gt_cache": None if self.gt_cache is None else os.fspath(self.gt_cache),
+                "sfd_gt_stats": None if self.sfd_gt_stats is None else os.fspath(self.sfd_gt_stats),
                 "compile": bool(self.compile)}
+
+
+def _needs_classifier(metrics: Sequence[str]) -> bool:
+    """Whether any of ``metrics`` needs the Sem classifier (registry kind ``"sem"``: Sem, SFD)."""
+    return any(registry.get(m).kind == "sem" for m in metrics)
 
 
 # ------------------------------------------------------------------------------------ Sem engine
 class _SemRunner:
     """Queues (pred, gt, box, label) samples and computes Sem (Eq. 10) in batches."""
 
-    def __init__(self, options: SemOptions):
-        from ..sem.preprocess import PREPROCESSING_VERSION
+    def __init__(self, options: SemOptions, probabilities: bool = True):
+        from ..version import PREPROCESSING_VERSION
         from ..sem.weights import load_classifier, resolve_device
 
         self.opts = options
         self.classifier = options.classifier
         if self.classifier is None:
-            self.classifier = load_classifier(options.weights, device=options.device, compile=bool(options.compile))
+            self.classifier = load_classifier(options.weights, device=options.device, sha256=options.sha256,
+                                              compile=bool(options.compile))
         else:
             if options.device is not None:
                 self.classifier = self.classifier.to(resolve_device(options.device))
@@ -135,7 +160,9 @@ class _SemRunner:
         except (StopIteration, AttributeError, TypeError):
             self.device = None
         self.cache = None
-        if options.gt_cache is not None:
+        self.record_new_entries = False  # set when sharded: rank 0 saves every rank's new cache entries
+        self.new_cache_entries: List[Tuple[List[str], np.ndarray]] = []
+        if options.gt_cache is not None and probabilities:
             from ..sem.cache import GTProbabilityCache
 
             if not info.get("sha256"):
@@ -150,8 +177,6 @@ class _SemRunner:
     def add(self, pred: np.ndarray, gt: np.ndarray, spec: BoxSpec, gt_digest: Optional[str],
             row: Dict[str, Any]) -> None:
         """Queue one sample; ``spec`` is in the coordinates of ``pred``/``gt``, ``row`` receives ``sem``."""
-        from ..labelmap.target_object import object_crop
-
         # Sem only sees O (target object inside the box) and M (the box): identical O gives Sem = 0 exactly.
         pred_crop, gt_crop = object_crop(pred, spec.box, spec.label), object_crop(gt, spec.box, spec.label)
         if np.array_equal(pred_crop, gt_crop):
@@ -191,6 +216,8 @@ class _SemRunner:
         else:
             gt_probs[missing] = probs[n:]
             self.cache.put([keys[i] for i in missing], probs[n:])
+            if self.record_new_entries:
+                self.new_cache_entries.append(([keys[i] for i in missing], probs[n:]))
         for q, v in zip(self.queue, sem_from_probabilities(p, gt_probs)):
             q[4]["sem"] = float(v)
         self.queue = []
@@ -199,13 +226,34 @@ class _SemRunner:
     def finish(self) -> None:
         """Flush the queue and save the ground-truth cache."""
         self.flush()
+        self.save()
+
+    def save(self) -> None:
+        """Save the ground-truth cache (when one is used and anything changed)."""
         if self.cache is not None:
             self.cache.save()
 
+    def export(self) -> Dict[str, Any]:
+        """What another process needs to merge this one's Sem work (see :meth:`absorb`)."""
+        return {"identical": self.identical, "new_cache_entries": self.new_cache_entries,
+                "cache_counts": None if self.cache is None else (self.cache.hits, self.cache.misses)}
+
+    def absorb(self, part: Mapping[str, Any]) -> None:
+        """Add another process's :meth:`export`: counters and the cache entries it computed."""
+        self.identical += int(part["identical"])
+        if self.cache is not None:
+            for keys, probs in part["new_cache_entries"]:
+                self.cache.put(keys, probs)
+            if part["cache_counts"] is not None:
+                self.cache.hits += part["cache_counts"][0]
+                self.cache.misses += part["cache_counts"][1]
+
     def metadata(self) -> Dict[str, Any]:
+        """``metadata.sem``: the classifier's provenance and the preprocessing version (Eq. 10 inputs)."""
         return {"classifier": self.info, "preprocessing_version": self.preprocessing_version}
 
     def runtime(self) -> Dict[str, Any]:
+        """``runtime.sem``: device, batch size, identical object maps, ground-truth cache statistics."""
         return {"device": self.device, "batch_size": int(self.opts.batch_size),
                 "compiled": bool(getattr(self.classifier, "sem_compiled", False)),
                 "identical_object_maps": self.identical,
@@ -213,6 +261,13 @@ class _SemRunner:
 
 
 # ------------------------------------------------------------------------------------ core loop
+_ABSENT_LISTED = 5
+
+
+def _absent_listing(absent: Sequence[Mapping[str, Any]]) -> str:
+    shown = ", ".join(f"{a['file']!r} box {a['box_index']} (label {a['label']})" for a in absent[:_ABSENT_LISTED])
+    return shown + (f" and {len(absent) - _ABSENT_LISTED} more" if len(absent) > _ABSENT_LISTED else "")
+
 def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
                    ) -> Tuple[np.ndarray, np.ndarray, List[BoxSpec]]:
     """Views of both maps cropped to the union of the boxes, and the boxes in the crop's coordinates.
@@ -230,8 +285,11 @@ def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
 class _Stream:
     """Runs the registered metrics over ``(name, load)`` items and aggregates them (Sec. 4.1, Eq. 10)."""
 
-    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions]):
+    def __init__(self, metrics: Sequence[str], sem_options: Optional[SemOptions], allow_absent_target: bool):
         self.metrics = list(metrics)
+        self.allow_absent_target = bool(allow_absent_target)
+        self.absent: List[Dict[str, Any]] = []
+        self.absent_pair: List[int] = []       # pair index of each absent entry (merging across processes)
         specs = [registry.get(m) for m in metrics]
         self.sample_labelmap = [m for m in specs if m.kind == "labelmap" and m.level == "sample"]
         # tIOU, hamm and NN from one class-pair histogram per box (identical values, one pass)
@@ -241,15 +299,28 @@ class _Stream:
                  if m.function == f"sem_metric.labelmap.metrics:{FUSED_FUNCTIONS.get(m.name)}"]
         self.fused = fused if len(fused) > 1 else []
         self.sample_labelmap = [m for m in self.sample_labelmap if m not in self.fused]
-        self.dataset_labelmap = {m.name: m.resolve()() for m in specs if m.kind == "labelmap" and m.level == "dataset"}
-        unsupported = [m.name for m in specs if m.kind == "sem" and m.name != "sem"]
+        unsupported = [m.name for m in specs if m.kind == "sem" and m.level == "sample" and m.name != "sem"]
         if unsupported:
             raise InputError(f"metric(s) {', '.join(unsupported)} need the Sem engine, which computes only 'sem' "
-                             "so far (see docs/ARCHITECTURE.md)")
-        self.sem = _SemRunner(sem_options or SemOptions()) if "sem" in metrics else None
+                             "per sample so far (see docs/ARCHITECTURE.md)")
+        so = sem_options or SemOptions()
+        self.sem = _SemRunner(so, probabilities="sem" in metrics) if _needs_classifier(metrics) else None
+        self.sem_per_sample = "sem" in metrics
+        # dataset-level metrics: a class with update/compute; those of kind "sem" get the loaded classifier
+        self.dataset: Dict[str, Any] = {}
+        for m in specs:
+            if m.level == "dataset":
+                cls = m.resolve()
+                if m.kind == "sem":
+                    self.dataset[m.name] = (cls.from_sem_options(self.sem.classifier, so)
+                                            if hasattr(cls, "from_sem_options") else cls(classifier=self.sem.classifier))
+                else:
+                    self.dataset[m.name] = cls()
         self.rows: List[Dict[str, Any]] = []
-        self.without_boxes: List[str] = []
+        self.row_pair: List[int] = []          # index of the pair each row comes from (merging across processes)
+        self.without_boxes: List[Tuple[int, str]] = []
         self.pairs = 0
+        self.index = 0                         # index of the pair being scored
 
     def pair(self, name: str, pred: Any, gt: Any, specs: Sequence[BoxSpec]) -> None:
         """Score every box of one pair of maps."""
@@ -269,6 +340,11 @@ class _Stream:
 
             digest = map_digest(gt)  # of the whole map: the cache key does not depend on the crop
         p, g, local = _crop_to_boxes(pred, gt, specs)
+        for i, s in enumerate(local):
+            if not object_crop(g, s.box, s.label).any():
+                self.absent.append({"file": name, "box_index": i, "label": s.label})
+                self.absent_pair.append(self.index)
+        refusing = bool(self.absent) and not self.allow_absent_target  # the run will be refused: skip Sem
         n = len(local)
         boxes = np.array([s.box.as_tuple() for s in local], dtype=np.int64)
         labels = np.array([s.label for s in local], dtype=np.int64)
@@ -284,28 +360,92 @@ class _Stream:
         for m in self.sample_labelmap:
             for r, v in zip(rows, m.compute(preds, gts, boxes, labels)):
                 r[m.name] = int(v) if m.integer else float(v)
-        for acc in self.dataset_labelmap.values():
-            acc.update(preds, gts, boxes, labels)
-        if self.sem is not None:
+        if not refusing:
+            for acc in self.dataset.values():
+                acc.update(preds, gts, boxes, labels)
+        if self.sem_per_sample and not refusing:
             for s, r in zip(local, rows):
                 self.sem.add(p, g, s, digest, r)
         self.rows.extend(rows)
+        self.row_pair.extend([self.index] * len(rows))
 
     def run(self, items: Iterable[Tuple[str, Callable[[], Tuple[Any, Any]]]], boxes: Mapping[str, Sequence[BoxSpec]],
-            progress: Optional[Progress], total: int) -> None:
+            progress: Optional[Progress], total: int, shard: Any = None, save: bool = True) -> None:
+        """Score every pair of ``items`` (``(name, load)``; pairs without boxes are counted, not read).
+
+        With ``shard`` (a :class:`sem_metric.distributed.Distributed`) only this rank's pairs are scored,
+        and the absent-target check is left to the merge on rank 0.
+        """
+        if shard is not None:
+            total = shard.shard_size(total)
+            if self.sem is not None:
+                self.sem.record_new_entries = True
         if progress is not None:
             progress(0, total)
-        for done, (name, load) in enumerate(items, start=1):
+        done = 0
+        for index, (name, load) in enumerate(items):
+            if shard is not None and not shard.owns_index(index):
+                continue
+            self.index = index
             self.pairs += 1
             specs = boxes.get(name) or []
             if specs:
                 self.pair(name, *load(), specs)
             else:  # nothing to score: counted, not read
-                self.without_boxes.append(name)
+                self.without_boxes.append((index, name))
+            done += 1
             if progress is not None:
                 progress(done, total)
+        if shard is None:
+            self.check_absent_target()
         if self.sem is not None:
-            self.sem.finish()
+            self.sem.flush()
+            if save:
+                self.sem.save()
+
+    def export(self) -> Dict[str, Any]:
+        """This process's rows, counts and dataset-level states, for rank 0 to :meth:`merge` (picklable)."""
+        return {"rows": self.rows, "row_pair": self.row_pair, "without_boxes": self.without_boxes,
+                "absent": self.absent, "absent_pair": self.absent_pair,
+                "pairs": self.pairs, "dataset": {k: acc.state() for k, acc in self.dataset.items()},
+                "sem": None if self.sem is None else self.sem.export()}
+
+    def merge(self, parts: Sequence[Mapping[str, Any]]) -> None:
+        """Add other processes' :meth:`export` and put every row back in pair order (as one process would)."""
+        rows = list(zip(self.row_pair, self.rows))
+        absent = list(zip(self.absent_pair, self.absent))
+        for part in parts:
+            rows += list(zip(part["row_pair"], part["rows"]))
+            absent += list(zip(part["absent_pair"], part["absent"]))
+            self.without_boxes += part["without_boxes"]
+            self.pairs += part["pairs"]
+            for name, state in part["dataset"].items():
+                self.dataset[name].merge(state)
+            if self.sem is not None and part["sem"] is not None:
+                self.sem.absorb(part["sem"])
+        # stable by pair index: boxes of one pair stay in their order (all on one rank)
+        rows.sort(key=lambda t: t[0])
+        self.rows = [r for _, r in rows]
+        self.row_pair = [i for i, _ in rows]
+        self.without_boxes.sort()
+        absent.sort(key=lambda t: t[0])
+        self.absent = [a for _, a in absent]
+        self.absent_pair = [i for i, _ in absent]
+
+    def check_absent_target(self) -> None:
+        """Refuse boxes whose ground-truth region has no pixel of their label (unless allowed).
+
+        In SISM (paper Sec. 3) the target object always exists in the ground truth S^c; a box without it
+        scores tIOU 1 and Sem 0 for an erased object, which is almost always a label id-space mistake.
+        """
+        if not self.absent or self.allow_absent_target:
+            return
+        raise InputError(
+            f"{len(self.absent)} of {len(self.rows)} box(es) have no pixel of their target label inside the box "
+            f"in the ground truth: {_absent_listing(self.absent)}. In SISM the target object always exists in "
+            "the ground truth, so this is almost always an id-space mistake: box labels must be class ids of the "
+            "label maps themselves (e.g. Cityscapes labelIds such as 26 for car, not trainIds such as 13). Fix "
+            "the labels, or pass --allow-absent-target (allow_absent_target=True) to score these boxes anyway.")
 
     def core(self) -> Dict[str, Any]:
         """Rows in canonical key order, means, totals, Sem metadata."""
@@ -314,33 +454,73 @@ class _Stream:
                 for r in self.rows]
         means: Dict[str, Optional[float]] = {}
         for m in self.metrics:
-            if m in self.dataset_labelmap:
-                means[m] = float(self.dataset_labelmap[m].compute()) if rows else None
+            if m in self.dataset:
+                means[m] = float(self.dataset[m].compute()) if rows else None
             else:
-                vals = [r[m] for r in rows]
-                means[m] = float(np.mean(np.asarray(vals, dtype=np.float64))) if vals else None
+                # correctly rounded sum (math.fsum), then / n: independent of order and of chunking
+                vals = [float(r[m]) for r in rows]
+                means[m] = math.fsum(vals) / len(vals) if vals else None
         totals = {f"{name}_total": (int(sum(r[name] for r in rows)) if registry.get(name).integer
-                                    else float(sum(r[name] for r in rows))) if name in per_sample else None
+                                    else math.fsum(r[name] for r in rows)) if name in per_sample else None
                   for name, spec in registry.METRICS.items() if spec.total_unit}
+        described = {k: acc for k, acc in self.dataset.items() if hasattr(acc, "metadata")}
         return {"rows": rows, "means": means, "totals": totals, "pairs": self.pairs,
-                "without_boxes": self.without_boxes,
+                "absent_target": {"count": len(self.absent), "first": self.absent[:_ABSENT_LISTED]},
+                "without_boxes": [name for _, name in self.without_boxes],
                 "sem_meta": None if self.sem is None else self.sem.metadata(),
-                "sem_runtime": None if self.sem is None else self.sem.runtime()}
+                "sem_runtime": None if self.sem is None else self.sem.runtime(),
+                "dataset_meta": {k: acc.metadata() for k, acc in described.items()} if rows else {},
+                "dataset_runtime": {k: acc.runtime() for k, acc in self.dataset.items() if hasattr(acc, "runtime")}}
 
 
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
-              options: Dict[str, Any], nothing_hint: str) -> Dict[str, Any]:
-    """Everything after input parsing, shared by both entry points: checks up front, the stream, the result."""
+              options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
+              warn: Optional[Callable[[str], None]], class_names: Any = None,
+              distributed: Any = None) -> Optional[Dict[str, Any]]:
+    """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
+
+    With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
+    rank scores its shard of the pairs, rank 0 merges everything and returns the result; other ranks
+    return None. An error while scoring on any rank is raised on every rank.
+    """
+    warn = warn or (lambda msg: warnings.warn(msg, stacklevel=3))
+    if sem_options is not None and sem_options.warn is None:
+        sem_options = dataclasses.replace(sem_options, warn=warn)
+    options["allow_absent_target"] = bool(allow_absent_target)
     checks = checks or CheckOptions()
     checks.validate(metrics)
     baseline, baseline_path = checks.load_baseline()
     if not any(specs.values()):
         raise InputError(f"nothing to evaluate: {nothing_hint}")
-    stream = _Stream(metrics, sem_options)
-    stream.run(items, specs, progress, total)
+    world_size = 1
+    if distributed is None or distributed.world_size == 1:
+        stream = _Stream(metrics, sem_options, allow_absent_target)
+        stream.run(items, specs, progress, total)
+    else:
+        holder: List[_Stream] = []
+
+        def local() -> Dict[str, Any]:
+            holder.append(_Stream(metrics, sem_options, allow_absent_target))
+            holder[0].run(items, specs, progress, total, shard=distributed, save=False)
+            return holder[0].export() if not distributed.is_main else {}
+
+        world_size = distributed.world_size
+        parts = distributed.run_and_gather(local)
+        if not distributed.is_main:
+            return None
+        stream = holder[0]
+        stream.merge(parts[1:])
+        stream.check_absent_target()
+        if stream.sem is not None:
+            stream.sem.save()
     core = stream.core()
+    absent = core["absent_target"]
+    if absent["count"]:
+        warn(f"{absent['count']} of {len(core['rows'])} box(es) have no pixel of their target label inside the box "
+             f"in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
+             "--allow-absent-target (allow_absent_target=True)")
     counts = {
         "pred_files": counts_extra.get("pred_files", core["pairs"]),
         "gt_files": counts_extra.get("gt_files", core["pairs"]),
@@ -355,6 +535,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
         "metrics": list(metrics),
         "means": core["means"],
         **core["totals"],
+        "per_class": per_class_breakdown(core["rows"], metrics, class_names,
+                                         (core["sem_meta"] or {}).get("classifier")),
         "counts": counts,
         "skipped": skipped,
         "pairs_without_boxes": core["without_boxes"],
@@ -362,31 +544,45 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             "package_version": __version__,
             "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
             "sem": core["sem_meta"],
+            "absent_target": absent,
             "inputs": inputs,
             "options": options,
+            "world_size": world_size,
         },
         "runtime": {"sem": core["sem_runtime"]},
         "samples": core["rows"],
     }
+    if core["dataset_meta"]:
+        result["metadata"]["dataset_metrics"] = core["dataset_meta"]
+    if core["dataset_runtime"]:
+        result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
     result["checks"] = run_checks(result, checks, baseline, baseline_path)
     return result
 
 
 # ------------------------------------------------------------------------------------ public API
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
-                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None) -> Dict[str, Any]:
+                     progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
+                     allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
+                     class_names: Any = None, distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
     ``samples``: a mapping ``name -> (pred, gt)`` or a sequence of ``(name, pred, gt)``; maps are 2-D
     integer arrays / tensors. ``boxes``: ``name -> [box entries]`` where an entry is an
     ``io.BoxSpec``, ``{"bbox": [x0, y0, x1, y1], "label": id}`` or ``(box, label)``. ``metrics``:
     ``"tiou,hamm"`` or an iterable of names (default: the registry's default set). ``checks``:
-    thresholds / baseline (:class:`CheckOptions`). Box names that are not among ``samples`` raise
-    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``.
-    Returns the result dict described in the module docstring.
+    thresholds / baseline (:class:`CheckOptions`). ``class_names``: names of the class ids for ``per_class``
+    (a built-in set such as ``"cityscapes"``, a ``{id: name}`` JSON file or mapping; see
+    :mod:`sem_metric.pipeline.class_names`). Box names that are not among ``samples`` raise
+    :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``. A box whose
+    ground-truth region has no pixel of its label is an :class:`InputError` (an id-space mistake in SISM,
+    Sec. 3) unless ``allow_absent_target``, which scores it with a warning (``warn``, default
+    :func:`warnings.warn`) and records the count in ``metadata.absent_target``.
+    ``distributed``: see :func:`evaluate_dirs`. Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
-    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    so = SemOptions.coerce(sem_options) if _needs_classifier(metrics) else None
+    names_table = load_class_names(class_names)
     if isinstance(samples, Mapping):
         triples = [(str(k), v[0], v[1]) for k, v in samples.items()]
     else:
@@ -409,15 +605,19 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
         raise InputError(f"boxes given for {len(extra)} name(s) that are not among the samples: "
                          f"{', '.join(map(repr, extra[:5]))}{' ...' if len(extra) > 5 else ''}")
     items = ((name, (lambda p=pred, g=gt: (p, g))) for name, pred, gt in triples)
-    options = {"metrics": list(metrics), "sem": None if so is None else so.metadata()}
+    options = {"metrics": list(metrics), "sem": None if so is None else so.metadata(),
+               "class_names": None if names_table is None else names_table.describe()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
-                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)")
+                     options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
+                     allow_absent_target, warn, names_table, _distributed(distributed))
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
                   allow_unmatched: bool = False, color_map: Any = None, sem_options: Any = None,
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
-                  cli_options: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+                  allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
+                  cli_options: Optional[Mapping[str, Any]] = None, class_names: Any = None,
+                  distributed: Any = None) -> Optional[Dict[str, Any]]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
     Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
@@ -428,14 +628,23 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     at all is an error. ``color_map``: ``{(r, g, b): id}`` or a JSON file path for RGB maps.
     ``sem_options``: :class:`SemOptions` or dict. ``progress(done, total)`` is called after each pair.
     ``checks``: thresholds / baseline (:class:`CheckOptions`); a baseline that is not comparable is an
-    :class:`InputError` unless allowed. ``cli_options`` is recorded as ``metadata.options.cli``.
+    :class:`InputError` unless allowed. A box whose ground-truth region has no pixel of its label is an
+    :class:`InputError` naming the first boxes and the likely cause (label ids from another id space,
+    e.g. Cityscapes trainIds instead of labelIds) unless ``allow_absent_target`` (then a warning via
+    ``warn`` and ``metadata.absent_target``). ``cli_options`` is recorded as ``metadata.options.cli``.
+    ``class_names``: names of the class ids for ``per_class`` (as in :func:`evaluate_samples`).
+    ``distributed``: None (one process), True (the initialised ``torch.distributed`` default group) or a
+    :class:`sem_metric.distributed.Distributed`: pairs are sharded by index over the ranks, rank 0 gets
+    the same result as one process (``metadata.world_size`` records the number of processes) and the
+    other ranks get None.
     """
     from ..sem.weights import sha256_file
     from . import io as sio
 
     metrics = registry.parse_metrics(metrics)
-    so = SemOptions.coerce(sem_options) if "sem" in metrics else None
+    so = SemOptions.coerce(sem_options) if _needs_classifier(metrics) else None
     cmap = sio.load_color_map(color_map)
+    names_table = load_class_names(class_names)
     boxes = sio.read_boxes(boxes_path)
     pairs, skipped = sio.pair_files(pred_dir, gt_dir, allow_unmatched=allow_unmatched)
     skipped_rows = [{"file": str(s["file"]), "reason": str(s["reason"])} for s in skipped]
@@ -465,6 +674,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
         "metrics": list(metrics), "allow_unmatched": bool(allow_unmatched),
         "color_map": None if cmap is None else {"#%02x%02x%02x" % k: v for k, v in sorted(cmap.items())},
         "sem": None if so is None else so.metadata(),
+        "class_names": None if names_table is None else names_table.describe(),
     }
     if cli_options is not None:
         options["cli"] = dict(cli_options)
@@ -474,4 +684,19 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint)
+                     options, hint, allow_absent_target, warn, names_table, _distributed(distributed))
+
+
+def _distributed(value: Any) -> Any:
+    """None / False -> None; True -> the initialised default process group (error when there is none)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        from ..distributed import current
+
+        d = current()
+        if d is None:
+            raise InputError("distributed=True but torch.distributed is not initialised; call "
+                             "torch.distributed.init_process_group first (or launch sem-score with torchrun)")
+        return d
+    return value

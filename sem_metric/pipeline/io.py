@@ -203,11 +203,11 @@ def read_label_map(path: PathLike, color_map: Optional[Mapping[Any, int]] = None
     if mode == "npy":
         return arr
     if mode in _SINGLE_CHANNEL_MODES:
-        if arr.ndim != 2:  # pragma: no cover - Pillow always gives 2-D arrays for these modes
-            raise InputError(f"{p}: expected a 2-D label map, got shape {arr.shape}")
         if arr.dtype == np.bool_:  # mode "1"
-            return arr.astype(np.uint8)  # Pillow stores True as byte 255: convert, do not view
-        return _native(arr)  # uint8 (L, P), uint16 (I;16*), int32 (I): no widening, no scan
+            arr = arr.astype(np.uint8)  # Pillow stores True as byte 255: convert, do not view
+        # 2-D, integer, non-negative (only mode I is signed and needs the scan); the narrowest dtype is kept:
+        # uint8 (L, P, 1), uint16 (I;16*), int32 (I), no widening
+        return _native(as_label_map(arr, str(p)))
     if mode in ("RGB", "RGBA"):
         if color_map is None:
             raise InputError(f"{p} is an {mode} colour image, not a label map of class ids. {_CONVERT_HINT}")
@@ -398,12 +398,21 @@ def parse_box_entry(entry: Any, where: str) -> BoxSpec:
     :class:`BoxSpec`, or (in Python only) a ``(box, label)`` tuple: the one box-entry parser, used for
     boxes.json and for :func:`sem_metric.pipeline.evaluate.evaluate_samples`.
 
-    Coordinates are whole, non-negative pixels with ``x1 > x0`` and ``y1 > y0`` (x1/y1 exclusive);
-    the label is an integer class id (not a bool). Errors name ``where`` (file key and box index).
+    An entry has exactly the keys ``bbox`` and ``label`` (an unknown key, e.g. the typo ``"lable"``, is an
+    error naming it). Coordinates are whole, non-negative pixels with ``x1 > x0`` and ``y1 > y0`` (x1/y1
+    exclusive); the label is a non-negative integer class id (not a bool). Errors name ``where`` (file
+    key and box index).
     """
     if isinstance(entry, BoxSpec):
         bbox, label = entry.box, entry.label
     elif isinstance(entry, Mapping):
+        unknown = [k for k in entry if k not in ("bbox", "label")]
+        if unknown:
+            hint = {"lable": "label", "labels": "label", "box": "bbox", "bboxes": "bbox", "class": "label",
+                    "category_id": "label"}
+            typos = [f"{k!r} -> {hint[str(k).lower()]!r}" for k in unknown if str(k).lower() in hint]
+            raise InputError(f"{where}: unknown key(s) {', '.join(repr(k) for k in unknown)} in a box entry; "
+                             f"an entry is exactly {_ENTRY_FORM}" + (f" (did you mean {', '.join(typos)}?)" if typos else ""))
         missing = [k for k in ("bbox", "label") if k not in entry]
         if missing:
             raise InputError(f"{where}: missing key(s) {', '.join(repr(m) for m in missing)}; expected {_ENTRY_FORM}")
@@ -454,10 +463,10 @@ def read_boxes(path: PathLike) -> Dict[str, List[BoxSpec]]:
 
     Format: ``{"rel/path.png": [{"bbox": [x0, y0, x1, y1], "label": 26}, ...], ...}`` with pixel
     coordinates, ``x1``/``y1`` exclusive; keys are relative POSIX paths as returned by
-    :func:`pair_files` (``./`` prefixes and backslashes are normalised). Extra keys in a box entry are
-    ignored. Structural problems (invalid JSON -> line/column, missing keys, wrong types, non-integer
-    or negative coordinates, empty boxes, bool / negative labels) raise :class:`InputError` naming the
-    file key and box index. Images are not opened: use :func:`validate_boxes` for bounds.
+    :func:`pair_files` (``./`` prefixes and backslashes are normalised). Structural problems (invalid
+    JSON -> line/column, missing or unknown keys such as a typo ``"lable"``, wrong types, non-integer or
+    negative coordinates, empty boxes, bool / negative labels) raise :class:`InputError` naming the file
+    key and box index. Images are not opened: use :func:`validate_boxes` for bounds.
     """
     p = _as_path(path, "boxes file")
     data = read_json(p, "boxes file", object_pairs_hook=_no_duplicate_keys)

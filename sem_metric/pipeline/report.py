@@ -13,9 +13,9 @@ import json
 from typing import Any, List, Mapping, Optional, Sequence
 
 from .. import registry
-from ..atomic import atomic_write
+from ..atomic import atomic_write_all
 
-__all__ = ["to_json", "csv_header", "csv_rows", "to_csv", "format_table", "format_checks", "write_text"]
+__all__ = ["to_json", "csv_header", "csv_rows", "to_csv", "format_table", "format_checks", "write_outputs"]
 
 
 # ------------------------------------------------------------------------------------------ JSON
@@ -98,7 +98,7 @@ def format_checks(items: Sequence[Mapping[str, Any]], failed_only: bool = False)
 
 
 # ---------------------------------------------------------------------------------------- writing
-def write_text(path: str, text: str) -> None:
-    """Write an output file (``--json`` / ``--per-sample``) atomically (:func:`sem_metric.atomic.atomic_write`):
-    an interrupted run leaves no partial file."""
-    atomic_write(path, lambda f: f.write(text))
+def write_outputs(texts: Mapping[str, str]) -> None:
+    """Write output files (``--json`` / ``--per-sample``, path -> text) all-or-nothing and atomically
+    (:func:`sem_metric.atomic.atomic_write_all`): an interrupted or failed run leaves none of them."""
+    atomic_write_all([(path, (lambda f, t=text: f.write(t)), False) for path, text in texts.items()])

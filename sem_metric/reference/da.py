@@ -1,7 +1,9 @@
 """Denoise Activation (paper Sec. 3.2, Eqs. 2-9), batched torch code usable on any generator's logits.
 
 Shapes: logits / probabilities ``(N, K, H, W)``, label maps ``(N, H, W)`` long, masks ``(N, H, W)``
-0/1, target labels ``(N,)`` long, noise filters f^N ``(N, K)`` float 0/1.
+0/1, target labels ``(N,)`` long, noise filters f^N ``(N, K)`` float 0/1. :func:`noise_filter`,
+:func:`fuse`, :func:`inpaint` and :func:`da_test` also take one unbatched sample (``(H, W)`` maps,
+``(K, H, W)`` probabilities, a ``(K,)`` filter) and then return an unbatched result.
 
 * :func:`noise_filter` - f^N of Eq. 4 (ring of Eq. 3 + target label); a thin wrapper over the core's
   single implementation :func:`sem_metric.labelmap.context_torch.context_filter`.
@@ -120,23 +122,45 @@ def fuse(s_tilde, seg_u, mask) -> torch.Tensor:
     return torch.where(m, s_tilde, seg_u)
 
 
-def inpaint(probs: torch.Tensor, seg_u, mask) -> torch.Tensor:
-    """Eq. 2 / Eq. 8 from probabilities: S~ = argmax P (or argmax P^d), fused with S^u by :func:`fuse`."""
+def _batch(name: str, probs, seg_u, mask, f_n=None):
+    """``(probs, seg_u, mask, f_n, single)`` with a batch axis: one sample given as ``(K, H, W)``
+    probabilities with ``(H, W)`` maps (and a ``(K,)`` f^N) gets one; a batch must be ``(N, K, H, W)``
+    with ``(N, H, W)`` maps."""
+    probs = torch.as_tensor(probs)
+    if probs.dim() == 3:
+        seg_u, mask = torch.as_tensor(seg_u), torch.as_tensor(mask)
+        if seg_u.dim() != 2 or mask.dim() != 2:
+            raise InputError(f"{name}: one sample has probabilities (K, H, W) = {tuple(probs.shape)} and maps "
+                             f"(H, W), got S^u {tuple(seg_u.shape)} and M {tuple(mask.shape)}")
+        f_n = None if f_n is None else torch.as_tensor(f_n).reshape(1, -1)
+        return probs[None], seg_u[None], mask[None], f_n, True
     if probs.dim() != 4:
-        raise InputError(f"inpaint expects (N, K, H, W) probabilities, got {tuple(probs.shape)}")
-    return fuse(probs.argmax(1), seg_u, mask)
+        raise InputError(f"{name} expects probabilities (N, K, H, W) with maps (N, H, W), or one sample: "
+                         f"(K, H, W) with maps (H, W); got probabilities of shape {tuple(probs.shape)}")
+    return probs, seg_u, mask, f_n, False
+
+
+def inpaint(probs: torch.Tensor, seg_u, mask) -> torch.Tensor:
+    """Eq. 2 / Eq. 8 from probabilities: S~ = argmax P (or argmax P^d), fused with S^u by :func:`fuse`.
+
+    ``probs`` (N, K, H, W) with maps (N, H, W), or one sample: (K, H, W) with (H, W) maps."""
+    probs, seg_u, mask, _, single = _batch("inpaint", probs, seg_u, mask)
+    out = fuse(probs.argmax(1), seg_u, mask)
+    return out[0] if single else out
 
 
 def da_test(probs: torch.Tensor, seg_u, mask, f_n: torch.Tensor) -> torch.Tensor:
     """DA at test time, Eq. 9: S^d = argmax(P * f^N) * M + S^u * (1 - M).
 
-    ``probs`` must be non-negative (Softmax(P) of a plain generator, or P^d for TwoSM+DA(Both)); do not
-    pass raw logits (multiplying a negative logit by 0 would raise it). Ties with a filtered class
-    (an allowed class whose probability underflowed to 0) are resolved in favour of the allowed
-    class, so the result inside the box is always a class of f^N.
+    ``probs`` (N, K, H, W) with maps (N, H, W) and f^N (N, K), or one sample: (K, H, W) with (H, W)
+    maps and f^N (K,) (as :func:`noise_filter` returns it for an (H, W) map). ``probs`` must be
+    non-negative (Softmax(P) of a plain generator, or P^d for TwoSM+DA(Both)); do not pass raw logits
+    (multiplying a negative logit by 0 would raise it). Ties with a filtered class (an allowed class
+    whose probability underflowed to 0) are resolved in favour of the allowed class, so the result
+    inside the box is always a class of f^N.
     """
-    if probs.dim() != 4:
-        raise InputError(f"da_test expects (N, K, H, W) probabilities, got {tuple(probs.shape)}")
+    probs, seg_u, mask, f_n, single = _batch("da_test", probs, seg_u, mask, f_n)
     f = _check(probs, f_n)
     scores = torch.where(f > 0, probs, torch.full_like(probs, -1.0))  # = P * f^N with ties broken
-    return fuse(scores.argmax(1), seg_u, mask)
+    out = fuse(scores.argmax(1), seg_u, mask)
+    return out[0] if single else out

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from .. import registry
+from ..errors import InputError
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
 from .sism_data import CAMVID_CLASSES, SISMDataset, collate
@@ -117,9 +118,11 @@ def evaluate(args: argparse.Namespace) -> Dict:
     for name, models in groups.items():
         for m in models:
             if m.cfg.use_da != (name == "twosm_da"):
-                raise SystemExit(f"--{name.replace('_', '-')}: checkpoint trained with use_da={m.cfg.use_da}")
+                raise InputError(f"--{name.replace('_', '-')}: checkpoint trained with use_da={m.cfg.use_da}; pass "
+                                 "plain TwoSM generators to --twosm and DA-trained ones to --twosm-da")
             if m.cfg.num_classes != k:
-                raise SystemExit(f"checkpoint has {m.cfg.num_classes} classes, CamVid has {k}")
+                raise InputError(f"checkpoint has {m.cfg.num_classes} classes, CamVid has {k}; it was not trained on "
+                                 "CamVid")
     # predictions, per model, then per-sample scores
     scores: Dict[tuple, List[Dict[str, np.ndarray]]] = {}
     for name, models in groups.items():
@@ -266,4 +269,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..errors import run_command
+
+    raise SystemExit(run_command(main))

@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..pipeline.class_names import CAMVID_NAMES
 
 # --------------------------------------------------------------------------------------------------
 # dataset constants
 
-#: CamVid (SegNet version) class ids; 11 = unlabelled is kept as an ordinary class (see README).
-CAMVID_CLASSES = ("sky", "building", "pole", "road", "pavement", "tree", "sign-symbol", "fence",
-                  "car", "pedestrian", "bicyclist", "unlabelled")
+#: CamVid (SegNet version) class ids; 11 = unlabelled is kept as an ordinary class (see README). The one
+#: name table is :data:`sem_metric.pipeline.class_names.CAMVID_NAMES`.
+CAMVID_CLASSES = tuple(CAMVID_NAMES[i] for i in range(len(CAMVID_NAMES)))
 CAMVID_NUM_CLASSES = 12
 CAMVID_TARGETS = {"car": 8, "pedestrian": 9, "bicyclist": 10}
 

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .da import inpaint, noise_filter
 from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
                         SISMDataset, collate, load_ade20k, load_camvid, load_cityscapes, min_area_pixels,
@@ -53,9 +54,9 @@ def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str],
         k = num_classes or int(max(int(r.seg.max()) for r in recs) + 1)
         tl = list(targets or [])
         if not tl:
-            raise SystemExit("--targets is required for ade20k (class ids of the SISM target classes)")
+            raise InputError("--targets is required for ade20k (class ids of the SISM target classes)")
     else:
-        raise SystemExit(f"unknown dataset {dataset!r}; use camvid, cityscapes or ade20k")
+        raise InputError(f"unknown dataset {dataset!r}; use camvid, cityscapes or ade20k")
     if targets:
         tl = list(targets)
     if num_classes:
@@ -97,7 +98,7 @@ def train(args: argparse.Namespace) -> Dict:
     samples, k, tl = build_samples(args.dataset, args.data_root, args.splits, size_hw, args.min_area_frac,
                                    args.targets, args.num_classes, limit=args.limit)
     if not samples:
-        raise SystemExit("no training samples: check --data-root / --targets / --min-area-frac")
+        raise InputError("no training samples: check --data-root / --targets / --min-area-frac")
     val = []
     if args.val_split:
         val, _, _ = build_samples(args.dataset, args.data_root, [args.val_split], size_hw, args.min_area_frac,
@@ -115,7 +116,8 @@ def train(args: argparse.Namespace) -> Dict:
     if args.resume and ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         if ck["config"] != cfg.to_dict():
-            raise SystemExit(f"--resume: {ckpt_path} was trained with config {ck['config']}, not {cfg.to_dict()}")
+            raise InputError(f"--resume: {ckpt_path} was trained with config {ck['config']}, not {cfg.to_dict()}; "
+                             "use another --name or the original options")
         model.G.load_state_dict(ck["G"])
         model.D.load_state_dict(ck["D"])
         opt_g.load_state_dict(ck["opt_g"])
@@ -244,4 +246,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from ..errors import run_command
+
+    raise SystemExit(run_command(main))

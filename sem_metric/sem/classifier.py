@@ -27,10 +27,12 @@ class ClassifierConfig:
     drop_rate: float = 0.2
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as stored in the weights' ``sem_metric.config`` metadata."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ClassifierConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error (weights from another version)."""
         fields = cls.__dataclass_fields__
         unknown = set(d) - set(fields)
         if unknown:
@@ -73,6 +75,7 @@ class ShapeClassifier(nn.Module):
         self.info: dict[str, Any] = {"name": None, "sha256": None, "source": "random-init"}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits F_{-1}(x) of Eq. 10 for inputs (N, 2, S, S) (channels O and M)."""
         return self.net(x)
 
 

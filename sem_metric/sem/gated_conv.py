@@ -50,6 +50,7 @@ class GatedConv2d(nn.Module):
         self.phi = FEATURE_ACTIVATIONS[activation]()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``phi(W_f * x) * sigmoid(W_g * x)`` (Yu et al. 2019)."""
         return self.phi(self.feature(x)) * torch.sigmoid(self.gate(x))
 
     def extra_repr(self) -> str:

@@ -8,11 +8,13 @@ target-object maps of the prediction / ground truth inside the box, prepared by
 """
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..errors import InputError
 from .preprocess import classifier_inputs
 
 
@@ -32,8 +34,8 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     Identical inputs are classified once (deduplicated by content), so they get bit-identical
     probabilities whatever the batch composition; this is what makes Sem exactly 0 on identical maps.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     n = inputs.shape[0]
     num_classes = classifier.config.num_classes
     if n == 0:
@@ -74,8 +76,9 @@ def shape_probabilities_batch(segs: Sequence, boxes: Sequence, labels: Sequence[
     """Softmax(F_{-1}(O)) over the 80 COCO classes for each (map, box, label) sample (Eq. 10 terms).
 
     ``segs``: 2-D integer label maps (numpy or torch; sizes may differ), ``boxes``: ``(x0, y0, x1, y1)``
-    with exclusive ends, ``labels``: target class ids in the maps' own id space. ``classifier``: a loaded
-    classifier (default: the shipped weights). Returns ``(N, 80)`` float64; rows sum to 1.
+    with exclusive ends, ``labels``: target class ids in the maps' own id space; validated like the
+    label-map metrics (:class:`InputError`). ``classifier``: a loaded classifier (default: the shipped
+    weights). Returns ``(N, 80)`` float64; rows sum to 1.
     """
     model = _classifier(classifier, device)
     return probabilities_from_inputs(classifier_inputs(segs, boxes, labels), model, batch_size)
@@ -83,6 +86,9 @@ def shape_probabilities_batch(segs: Sequence, boxes: Sequence, labels: Sequence[
 
 def shape_probabilities(seg, box, label: int, classifier=None, device: str | None = None) -> np.ndarray:
     """Single-sample :func:`shape_probabilities_batch`: the classifier's 80-class distribution (Eq. 10)."""
+    from ..labelmap.box import as_label_map
+
+    seg = as_label_map(seg, "seg")
     return shape_probabilities_batch([seg], [box], [label], classifier=classifier, device=device)[0]
 
 
@@ -91,7 +97,7 @@ def sem_from_probabilities(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     if p.shape != q.shape:
-        raise ValueError(f"probability arrays differ in shape: {p.shape} vs {q.shape}")
+        raise InputError(f"probability arrays differ in shape: {p.shape} vs {q.shape}")
     return np.clip(0.5 * np.abs(p - q).sum(axis=-1), 0.0, 1.0)
 
 
@@ -99,14 +105,20 @@ def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: S
                       batch_size: int = 64, device: str | None = None) -> np.ndarray:
     """Sem (Eq. 10) for each sample: ``0.5 * |Softmax(F(O_hat)) - Softmax(F(O^c))|_1``, in [0, 1].
 
-    Predictions and ground truths go through the same preprocessing and the same forward passes;
-    samples whose prepared inputs are identical get exactly 0. Returns ``(N,)`` float64.
+    Inputs are validated exactly like the label-map metrics
+    (:func:`sem_metric.labelmap.metrics.validate_batch`): (N, H, W) integer arrays / tensors or
+    sequences of 2-D maps, N boxes inside their maps, N non-negative integer labels; anything else is an
+    :class:`InputError`. Predictions and ground truths go through the same preprocessing and the same
+    forward passes; samples whose prepared inputs are identical get exactly 0. Returns ``(N,)`` float64.
     """
-    n = len(preds)
-    if not (n == len(gts) == len(boxes) == len(labels)):
-        raise ValueError(f"preds, gts, boxes, labels differ in length: {n}, {len(gts)}, {len(boxes)}, {len(labels)}")
+    from ..labelmap.box import as_labels
+    from ..labelmap.metrics import validate_batch
+
+    P, G, B = validate_batch(preds, gts, boxes)
+    n = len(P)
+    lab = as_labels(labels, n)
     model = _classifier(classifier, device)
-    inputs = classifier_inputs(list(preds) + list(gts), list(boxes) * 2, list(labels) * 2)
+    inputs = classifier_inputs(list(P) + list(G), np.concatenate([B, B]), np.concatenate([lab, lab]))
     probs = probabilities_from_inputs(inputs, model, batch_size)
     return sem_from_probabilities(probs[:n], probs[n:])
 
@@ -116,5 +128,9 @@ def compute_sem(pred, gt, box, label: int, classifier=None, device: str | None =
 
     ``pred``/``gt``: 2-D integer label maps (the inpainted map Ŝ and the ground truth S^c), ``box``:
     ``(x0, y0, x1, y1)`` exclusive ends, ``label``: target class id l^t. 0 = same semantics, 1 = disjoint.
+    Validated like :func:`sem_metric.labelmap.metrics.tiou` (a float or 3-D map is an :class:`InputError`).
     """
+    from ..labelmap.box import as_label_map
+
+    pred, gt = as_label_map(pred, "pred"), as_label_map(gt, "gt")
     return float(compute_sem_batch([pred], [gt], [box], [label], classifier=classifier, device=device)[0])

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import InputError
 from ..version import PREPROCESSING_VERSION
 
 __all__ = ["PREPROCESSING_VERSION", "INPUT_SIZE", "WINDOW_SCALE", "window_from_crop", "windows_from_crops",
@@ -44,7 +45,7 @@ def window_from_crop(object_crop: np.ndarray | torch.Tensor, input_size: int = I
     """
     obj = torch.as_tensor(np.asarray(object_crop, dtype=np.float32))
     if obj.ndim != 2 or obj.shape[0] == 0 or obj.shape[1] == 0:
-        raise ValueError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
+        raise InputError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
     h, w = obj.shape
     side = _window_side(h, w)
     oy, ox = (side - h) // 2, (side - w) // 2
@@ -74,7 +75,7 @@ def windows_from_crops(object_crops: Sequence, input_size: int = INPUT_SIZE) -> 
     for c in object_crops:
         c = np.asarray(c)
         if c.ndim != 2 or c.shape[0] == 0 or c.shape[1] == 0:
-            raise ValueError(f"object crop must be a non-empty 2-D array, got shape {tuple(c.shape)}")
+            raise InputError(f"object crop must be a non-empty 2-D array, got shape {tuple(c.shape)}")
         crops.append(c)
     n = len(crops)
     out = torch.empty(n, 2, input_size, input_size, dtype=torch.float32)
@@ -113,9 +114,16 @@ def classifier_input(seg, box, label: int, input_size: int = INPUT_SIZE) -> torc
 
 def classifier_inputs(segs: Sequence, boxes: Sequence, labels: Sequence[int],
                       input_size: int = INPUT_SIZE) -> torch.Tensor:
-    """Batched :func:`classifier_input`: ``(N, 2, S, S)`` float32, identical to stacking the single form."""
-    if not (len(segs) == len(boxes) == len(labels)):
-        raise ValueError(f"segs, boxes and labels differ in length: {len(segs)}, {len(boxes)}, {len(labels)}")
+    """Batched :func:`classifier_input` (Eq. 10 inputs): ``(N, 2, S, S)`` float32, identical to stacking the
+    single form. ``segs`` is an (N, H, W) array / tensor or a sequence of 2-D maps (sizes may differ),
+    validated like the label-map metrics; counts that differ are an :class:`InputError`. The windows are
+    built by :func:`windows_from_crops` (one resize per canvas side)."""
+    from ..labelmap.box import _coerce_boxes, as_labels
+    from ..labelmap.metrics import _as_maps
     from ..labelmap.target_object import object_crop
 
-    return windows_from_crops([object_crop(s, b, l) for s, b, l in zip(segs, boxes, labels)], input_size)
+    maps = _as_maps(segs, "segs")
+    n = len(maps)
+    b = _coerce_boxes(boxes, n)
+    lab = as_labels(labels, n)
+    return windows_from_crops([object_crop(maps[i], b[i], int(lab[i])) for i in range(n)], input_size)

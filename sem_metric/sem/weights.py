@@ -23,6 +23,7 @@ META_CONFIG = "sem_metric.config"
 META_PREPROCESSING = "sem_metric.preprocessing"
 META_INPUT_SIZE = "sem_metric.input_size"
 META_CLASSES = "sem_metric.classes"
+META_NAME = "sem_metric.name"  # optional: the registry name the weights were published under
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class HubWeights:
 
     @classmethod
     def parse(cls, ref: str) -> "HubWeights":
+        """``hf://<owner>/<repo>/<filename>[@<revision>]`` -> :class:`HubWeights` (:class:`WeightsError` if malformed)."""
         body = ref[len("hf://"):]
         body, _, revision = body.partition("@")
         parts = body.split("/")
@@ -86,14 +88,27 @@ def list_weights() -> dict[str, str]:
     return {n: SHIPPED_WEIGHTS[n].sha256 for n in names}
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    """sha256 hex digest of a file, read in 1 MiB chunks: the package's one file-hash helper (weights,
-    boxes.json, reference checkpoints)."""
+def sha256_file(path: "str | os.PathLike | bytes") -> str:
+    """sha256 hex digest of a file (read in 1 MiB chunks) or of its content already in memory: the
+    package's one file-hash helper (classifier weights, boxes.json, reference checkpoints)."""
     h = hashlib.sha256()
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        h.update(path)
+        return h.hexdigest()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_sha256(value: str | None, what: str = "sha256") -> str | None:
+    """``value`` as 64 lower-case hex digits (None stays None); anything else is a :class:`WeightsError`."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise WeightsError(f"{what}: expected a sha256 hex digest (64 characters 0-9a-f), got {value!r}")
+    return text
 
 
 def shipped_weights_path(filename: str) -> Path:
@@ -108,22 +123,53 @@ def shipped_weights_path(filename: str) -> Path:
     )
 
 
+#: seconds to wait for the Hub before falling back to the local cache (env HF_HUB_ETAG_TIMEOUT overrides)
+HUB_TIMEOUT_S = 5.0
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    text = " ".join(f"{type(e).__name__}: {e}".split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _fetch_from_hub(ref: HubWeights, cache_dir: str | os.PathLike | None) -> Path:
+    """Local path of Hub weights: from the cache when offline or when the Hub does not answer quickly.
+
+    ``HF_HUB_OFFLINE`` is read here (not only when huggingface_hub was imported), and reachability is
+    probed once with a short timeout and no retries, so an offline machine fails in seconds with one
+    message instead of huggingface_hub's retry loop.
+    """
     try:
-        from huggingface_hub import hf_hub_download
+        from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     except ImportError as e:  # pragma: no cover - it is a declared dependency
         raise WeightsError("huggingface_hub is required for hf:// weights: pip install huggingface_hub") from e
+    where = f"hf://{ref.repo_id}/{ref.filename}" + (f"@{ref.revision}" if ref.revision else "")
+    endpoint = os.environ.get("HF_ENDPOINT") or None
+    timeout = float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or HUB_TIMEOUT_S)
+    offline = _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
+    why = "HF_HUB_OFFLINE is set"
+    if not offline:
+        try:
+            get_hf_file_metadata(hf_hub_url(ref.repo_id, ref.filename, revision=ref.revision, endpoint=endpoint),
+                                 timeout=timeout, library_name="sem-metric", retry_on_errors=False)
+        except Exception as e:  # noqa: BLE001 - unreachable, 404, auth: decided below from the cache
+            offline, why = True, f"the Hub did not answer ({_one_line(e)})"
     try:
         return Path(hf_hub_download(repo_id=ref.repo_id, filename=ref.filename, revision=ref.revision,
-                                    cache_dir=cache_dir, library_name="sem-metric"))
-    except Exception as e:  # every failure of the Hub client (offline, 404, auth) becomes one clear error
-        where = f"hf://{ref.repo_id}/{ref.filename}" + (f"@{ref.revision}" if ref.revision else "")
+                                    cache_dir=cache_dir, library_name="sem-metric", endpoint=endpoint,
+                                    etag_timeout=timeout, local_files_only=offline))
+    except Exception as e:  # noqa: BLE001 - every failure of the Hub client becomes one clear error
+        cache = cache_dir or os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
         raise WeightsError(
-            f"could not get classifier weights {where} from the Hugging Face Hub or its cache "
-            f"({type(e).__name__}: {e}). Without network, pre-populate the cache (e.g. `hf download "
-            f"{ref.repo_id} {ref.filename}` on a connected machine, then copy HF_HOME) and set "
-            "HF_HUB_OFFLINE=1, or pass a local file path instead."
-        ) from e
+            f"could not get classifier weights {where}: {why if offline else _one_line(e)}, and they are not in "
+            f"the local Hugging Face Hub cache ({cache}). Without network, download them on a connected machine "
+            f"(`hf download {ref.repo_id} {ref.filename}`), copy the cache and set HF_HUB_OFFLINE=1; or pass a "
+            "local .safetensors path."
+        ) from None
 
 
 def resolve_weights(weights: WeightsRef = None, sha256: str | None = None,
@@ -141,7 +187,7 @@ def resolve_weights(weights: WeightsRef = None, sha256: str | None = None,
         path = _fetch_from_hub(weights, cache_dir)
         source = f"hf://{weights.repo_id}/{weights.filename}" + (f"@{weights.revision}" if weights.revision else "")
         return path, {"name": Path(weights.filename).stem, "source": source,
-                      "expected_sha256": sha256 or weights.sha256}
+                      "expected_sha256": sha256 or check_sha256(weights.sha256, "HubWeights.sha256")}
     if isinstance(weights, str) and weights in SHIPPED_WEIGHTS:
         entry = SHIPPED_WEIGHTS[weights]
         return shipped_weights_path(entry.filename), {"name": entry.name, "source": "shipped",
@@ -155,17 +201,40 @@ def resolve_weights(weights: WeightsRef = None, sha256: str | None = None,
     return path, {"name": path.stem, "source": str(path.resolve()), "expected_sha256": sha256}
 
 
-def read_weights_file(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
-    """Load a safetensors file's tensors and header metadata (no pickle is ever involved)."""
+def read_weights_file(path: Path, data: bytes | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """A safetensors file's tensors and header metadata (no pickle is ever involved).
+
+    ``data`` is the file's content when it was already read (and hashed) by the caller, so the tensors
+    used are exactly the bytes that were verified.
+    """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
+    from safetensors.torch import load
 
     try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-        return load_file(str(path)), metadata
+        if data is None:
+            data = Path(path).read_bytes()
+        return load(bytes(data) if not isinstance(data, bytes) else data), _header_metadata(data, path)
     except (SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path}: not a readable safetensors weights file ({e})") from e
+
+
+def _header_metadata(data: bytes, path: Path) -> dict[str, str]:
+    """``__metadata__`` of a safetensors header (8-byte little-endian length, then JSON)."""
+    n = int.from_bytes(data[:8], "little") if len(data) >= 8 else -1
+    if n < 2 or 8 + n > len(data):
+        raise ValueError("the header length does not fit the file")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    meta = header.get("__metadata__") or {} if isinstance(header, dict) else None
+    if not isinstance(meta, dict):
+        raise ValueError("the header is not a JSON object")
+    return {str(k): str(v) for k, v in meta.items()}
+
+
+def _claimed_shipped_entry(path: Path, meta: dict[str, str]) -> ShippedWeights | None:
+    """The shipped registry entry a file claims to be: by the name in its metadata, or by its file name."""
+    if meta.get(META_NAME) in SHIPPED_WEIGHTS:
+        return SHIPPED_WEIGHTS[meta[META_NAME]]
+    return next((e for e in SHIPPED_WEIGHTS.values() if path.name == e.filename), None)
 
 
 def load_classifier(weights: WeightsRef = None, device: str | None = None, sha256: str | None = None,
@@ -173,27 +242,50 @@ def load_classifier(weights: WeightsRef = None, device: str | None = None, sha25
     """Load the Sem shape classifier F (Sec. 3.3, Eq. 10) in eval mode, verified and strict.
 
     ``weights``: ``None`` = shipped default, a registry name, a local ``.safetensors`` path,
-    ``"hf://owner/repo/file[@revision]"`` or :class:`HubWeights` (uses ``huggingface_hub``'s cache and
-    honours ``HF_HUB_OFFLINE``). ``sha256`` pins the expected file hash (mismatch -> :class:`WeightsError`).
+    ``"hf://owner/repo/file[@revision]"`` or :class:`HubWeights` (uses ``huggingface_hub``'s cache,
+    honours ``HF_HUB_OFFLINE`` and fails within seconds when the Hub does not answer). ``sha256`` pins the
+    expected file hash; it is checked on the bytes read, before any tensor is used (mismatch ->
+    :class:`WeightsError`). Shipped weights are always checked against the registry, and so is any file
+    that presents itself as shipped weights (by ``sem_metric.name`` metadata or by a shipped file name).
     ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; ``None``/``"auto"`` = CUDA when available, else CPU.
     The returned module has ``.info`` with the name, sha256, source, config and preprocessing version.
     ``compile=True`` applies :func:`sem_metric.sem.classifier.compile_classifier` (opt-in ``torch.compile``:
     faster large runs after a one-time compilation; Sem within 1e-4 of eager).
     """
+    sha256 = check_sha256(sha256, "sha256 (--weights-sha256)")
+    path, info = resolve_weights(weights, sha256, cache_dir)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"cannot read classifier weights {path}: {e}") from None
+    digest = sha256_file(data)  # the bytes hashed are the bytes loaded below
+    expected = info.pop("expected_sha256")
+    if expected is not None and digest != expected:
+        raise WeightsError(
+            f"sha256 mismatch for classifier weights {path}: expected {expected}, got {digest}. The file is "
+            "corrupted or not the weights you asked for; re-download / reinstall, or pass the intended file."
+        )
+    try:
+        meta = _header_metadata(data, path)
+    except ValueError as e:
+        raise WeightsError(f"{path}: not a readable safetensors weights file ({e})") from None
+    claimed = _claimed_shipped_entry(path, meta)
+    if claimed is not None and info["source"] != "shipped" and digest != claimed.sha256:
+        raise WeightsError(
+            f"{path} presents itself as the shipped classifier weights {claimed.name!r} (by its "
+            f"{'metadata' if meta.get(META_NAME) == claimed.name else 'file name'}) but its sha256 is {digest}, "
+            f"not the registered {claimed.sha256}: a modified or corrupted copy. Use --weights {claimed.name} "
+            "(weights=" + repr(claimed.name) + ") for the shipped weights; weights of your own must not reuse a "
+            "shipped name (rename the file) and can be pinned with --weights-sha256 / sha256=."
+        )
+    if meta.get(META_NAME):
+        info["name"] = meta[META_NAME]
     import torch
 
     from .classifier import ClassifierConfig, ShapeClassifier
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
 
-    path, info = resolve_weights(weights, sha256, cache_dir)
-    digest = sha256_file(path)
-    expected = info.pop("expected_sha256")
-    if expected is not None and digest != expected.lower():
-        raise WeightsError(
-            f"sha256 mismatch for classifier weights {path}: expected {expected}, got {digest}. The file is "
-            "corrupted or not the weights you asked for; re-download / reinstall, or pass the intended file."
-        )
-    state, meta = read_weights_file(path)
+    state, _ = read_weights_file(path, data)
     try:
         config = ClassifierConfig.from_dict(json.loads(meta[META_CONFIG]))
         preprocessing = meta[META_PREPROCESSING]
@@ -247,8 +339,13 @@ def resolve_device(device: str | None) -> str:
     return str(device)
 
 
-def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None) -> str:
-    """Write F's state dict as safetensors with the metadata :func:`load_classifier` requires; returns sha256."""
+def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None,
+                            name: str | None = None) -> str:
+    """Write F (Sec. 3.3) as safetensors with the metadata :func:`load_classifier` requires; returns sha256.
+
+    ``name`` is recorded as ``sem_metric.name``: the registry name the weights will be published under.
+    A file claiming a shipped name loads only with that entry's sha256.
+    """
     from safetensors.torch import save_file
 
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
@@ -258,6 +355,7 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
         META_PREPROCESSING: PREPROCESSING_VERSION,
         META_INPUT_SIZE: str(INPUT_SIZE),
         META_CLASSES: json.dumps(list(COCO_CLASSES)),
+        **({META_NAME: name} if name else {}),
         **(extra_metadata or {}),
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}

@@ -20,10 +20,23 @@ augmentation of each position are functions of ``(seed, e, position)``), a check
 ``<out>/best.safetensors`` (best on the first validation bank by ``select``: top-1 for the paper preset,
 the mean of top-1 and balanced top-1 for ``cpu``) loadable by
 :func:`sem_metric.load_classifier`.
+
+Several processes (DistributedDataParallel: NCCL on GPUs, gloo on CPUs), one rank per GPU::
+
+    torchrun --standalone --nproc-per-node NUM_GPUS -m sem_metric.training.train_classifier --preset paper \
+        --train cache/pscoco/train.npz --val cache/pscoco/val_panoptic.npz --out runs/paper_b7 --workers 4
+
+Each rank trains on its slice of every global batch (``--batch-size``), so the samples of an epoch
+do not depend on the number of processes; batch norm is synchronised over the global batch; rank 0
+validates and writes every file. ``--device``, ``--amp`` (bf16 by default on CUDA, off on CPU),
+``--workers`` and ``--no-sync-bn`` choose how the recipe runs and are not part of it. See
+``docs/TRAINING.md``, also for the paper preset's GPU-hour estimate (at its global batch of 32 one
+GPU is as fast as eight) and for publishing the weights on the Hub.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -34,11 +47,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from ..sem.classifier import ClassifierConfig, build_shape_classifier
 from ..sem.preprocess import window_from_crop
 from ..sem.weights import save_classifier_weights
+from .distributed import (convert_sync_batchnorm, current_context, init_distributed, resolve_train_device,
+                          seed_for_rank, shard_bounds, shutdown_distributed)
 from .shape_augment import augment_shape
 from .shape_bank import ShapeBank
 
@@ -73,7 +89,7 @@ PRESETS: dict[str, TrainConfig] = {
                          label_smoothing=0.0, balance_power=0.0, select="top1"),
     "cpu": TrainConfig(balance_power=0.6, epochs=8, epoch_size=16000),
     # sem-effb0-v2: warm start from v1, stronger (inpainting-like) augmentation, longer, both cores
-    "cpu-v2": TrainConfig(balance_power=0.6, epochs=12, epoch_size=12000, lr=1e-3, warmup_epochs=0.5,
+    "cpu-v2": TrainConfig(balance_power=0.6, epochs=3, epoch_size=8000, lr=1e-3, warmup_epochs=0.25,
                           augment="v2", init="sem-effb0-v1"),
 }
 
@@ -86,6 +102,9 @@ SELECTION = {
 OPTIMIZERS = {
     "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
     "adamw": lambda params, cfg: torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
+    # plain SGD: no preset uses it; the DDP test does, because Adam turns the rounding noise of gradients
+    # that are mathematically zero into +-lr steps, which no two summation orders reproduce
+    "sgd": lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay),
 }
 
 
@@ -112,10 +131,15 @@ def epoch_order(labels: np.ndarray, cfg: TrainConfig, epoch: int) -> np.ndarray:
 
 
 def make_batch(bank: ShapeBank, indices: np.ndarray, augment: bool, seed_key: tuple[int, ...] = (),
-               recipe: str = "v1") -> tuple:
-    """Stack the classifier inputs (``box-window-v1``) and labels of ``indices``; augmentation is seeded."""
+               recipe: str = "v1", offset: int = 0) -> tuple:
+    """Stack the classifier inputs (``box-window-v1``) and labels of ``indices``; augmentation is seeded.
+
+    The augmentation of ``indices[k]`` is seeded by ``(*seed_key, offset + k)``: a rank that builds
+    the slice starting at position ``offset`` of a global batch gets exactly the samples a single
+    process would build for those positions.
+    """
     xs = []
-    for pos, i in enumerate(indices):
+    for pos, i in enumerate(indices, start=offset):
         mask = bank.masks[int(i)]
         if augment:
             mask = augment_shape(mask, np.random.default_rng([*seed_key, pos]), recipe)
@@ -127,10 +151,11 @@ def make_batch(bank: ShapeBank, indices: np.ndarray, augment: bool, seed_key: tu
 def predict_logits(model, bank: ShapeBank, batch_size: int = 128) -> np.ndarray:
     """Logits of F for every shape of a bank (no augmentation), in bank order."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(bank), batch_size):
         x, _ = make_batch(bank, np.arange(start, min(start + batch_size, len(bank))), augment=False)
-        out.append(model(x).float().numpy())
+        out.append(model(x.to(device)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.num_classes), np.float32)
 
 
@@ -145,30 +170,131 @@ def _warm_start(model, weights: str) -> None:
     print(f"warm start from {weights} (sha256 {src.info['sha256'][:12]})", file=sys.stderr)
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict) -> None:
+def _save_checkpoint(path: Path, model, optimizer, state: dict, scaler=None) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, tmp)
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}
+    if scaler is not None:
+        ckpt["scaler"] = scaler.state_dict()
+    torch.save(ckpt, tmp)
     os.replace(tmp, path)
+
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_amp(amp: str | None, device: str) -> str:
+    """The mixed-precision mode for ``device``: ``None``/``"auto"`` -> bf16 on CUDA (fp16 where the GPU has
+    no bf16), ``"off"`` on the CPU (bf16 autocast was measured much slower than fp32 on CPU)."""
+    cuda = str(device).startswith("cuda")
+    if amp in (None, "auto"):
+        if not cuda:
+            return "off"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if amp not in ("bf16", "fp16", "off"):
+        raise SystemExit(f"unknown --amp {amp!r}: use bf16, fp16 or off")
+    if amp == "fp16" and not cuda:
+        raise SystemExit("--amp fp16 needs CUDA (it uses a CUDA GradScaler); on the CPU use --amp off")
+    if amp == "bf16" and not cuda:
+        print("warning: --amp bf16 on the CPU was measured much slower than fp32 here", file=sys.stderr)
+    return amp
+
+
+class EpochBatches(torch.utils.data.Dataset):
+    """One rank's slice of every global batch of one epoch; item ``step`` is ``(x, y, global batch size)``.
+
+    The global batch ``step`` is ``order[step * batch_size:(step + 1) * batch_size]`` whatever the world
+    size; rank ``r`` of ``w`` builds its contiguous slice (:func:`~sem_metric.training.distributed.shard_bounds`)
+    with the augmentation seeds of the slice's global positions, so the union over ranks is the batch
+    a single process builds. Usable as a map-style dataset by DataLoader workers (``--workers``).
+    """
+
+    def __init__(self, bank: ShapeBank, order: np.ndarray, cfg: TrainConfig, epoch: int, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.bank, self.order, self.cfg, self.epoch = bank, order, cfg, epoch
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.cfg.batch_size)
+
+    def __getitem__(self, step: int):
+        idx = self.order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
+        lo, hi = shard_bounds(len(idx), self.rank, self.world_size)
+        x, y = make_batch(self.bank, idx[lo:hi], augment=True, seed_key=(self.cfg.seed, self.epoch, step + 1),
+                          recipe=self.cfg.augment, offset=lo)
+        return x, y, len(idx)
+
+
+def _one_thread_worker(_worker_id: int) -> None:
+    torch.set_num_threads(1)  # augmentation is per-sample numpy/scipy; torch threads would only contend
+
+
+def _iter_batches(dataset: EpochBatches, start: int, workers: int, pin_memory: bool):
+    """``(step, item)`` from ``start`` on, in order; built in this process or by ``workers`` DataLoader workers."""
+    if workers <= 0:
+        for step in range(start, len(dataset)):
+            yield step, dataset[step]
+        return
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start, len(dataset)),
+                                         num_workers=workers, pin_memory=pin_memory,
+                                         worker_init_fn=_one_thread_worker, prefetch_factor=4)
+    yield from zip(range(start, len(dataset)), loader)
+
+
+def _broadcast_from_main(obj, device: str):
+    """``obj`` as rank 0 has it (a small JSON-like value, e.g. the best-checkpoint record)."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
+    return box[0]
 
 
 def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConfig, out: Path,
           checkpoint_every: int = 200, max_steps: int | None = None, progress: bool = True,
-          keep_epochs: bool = False) -> dict:
+          keep_epochs: bool = False, *, device: str = "cpu", amp: str | None = None, workers: int = 0,
+          sync_bn: bool = True) -> dict:
     """Run (or resume) training; returns the final state dict (best metrics, epochs done).
 
     ``keep_epochs`` also writes every epoch's weights (``epoch_NNN.safetensors``) for post-hoc selection.
+
+    The keyword-only options change how the recipe runs, not the recipe (they are not part of
+    ``cfg`` nor of the resume check): ``device`` (``cpu``, ``cuda``, ``cuda:N`` or ``auto``), ``amp``
+    (``bf16``/``fp16``/``off``; ``None`` = bf16 on CUDA, off on CPU; fp16 uses a GradScaler),
+    ``workers`` (DataLoader worker processes for the augmentation; 0 = in this process) and ``sync_bn``
+    (under DDP, batch norm over the global batch; see :mod:`sem_metric.training.distributed`).
+
+    Distributed data parallel: when a process group is initialised (``torchrun``, see :func:`main`)
+    with more than one rank, each rank trains on its slice of every global batch of ``cfg.batch_size``
+    (the sample set and augmentation of an epoch do not depend on the world size), gradients are
+    averaged by DDP with the loss scaled so that the result is the gradient of the global batch's
+    mean loss even for unequal slices, rank 0 alone validates and writes ``last.pt``, logs and
+    weights, and every rank resumes from ``last.pt``.
     """
     from .classifier_metrics import classification_report
 
+    dev = resolve_train_device(device, int(os.environ.get("LOCAL_RANK", "0") or 0))
+    ctx = current_context(dev)
+    on_cuda = dev.startswith("cuda")
+    amp = resolve_amp(amp, dev)
+    distributed = ctx.distributed
+    steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
+    if distributed:
+        last_batch = (cfg.epoch_size or len(train_bank)) - (steps_per_epoch - 1) * cfg.batch_size
+        if min(cfg.batch_size, last_batch) < ctx.world_size:
+            raise SystemExit(f"{ctx.world_size} ranks need at least one sample each in every global batch, but "
+                             f"batch_size {cfg.batch_size} / the last batch of an epoch has {last_batch}: use "
+                             "fewer processes or change --epoch-size / --batch-size")
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     # channels_last: ~1.5x faster depthwise-conv backward on CPU (oneDNN); weights are saved in standard layout
     model = build_shape_classifier(ClassifierConfig(arch=cfg.arch, drop_rate=cfg.drop_rate))
     if cfg.init:
         _warm_start(model, cfg.init)
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(dev, memory_format=torch.channels_last)
+    if distributed and sync_bn:
+        model = convert_sync_batchnorm(model, dev, None if on_cuda else dist.new_group(backend="gloo"))
+    if ctx.rank > 0:
+        torch.manual_seed(seed_for_rank(cfg.seed, ctx.rank))  # own dropout masks; rank 0 keeps cfg.seed's
     optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
-    steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None, "config": asdict(cfg)}
     last = out / "last.pt"
     if last.exists():
@@ -177,72 +303,134 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
             raise SystemExit(f"{last} was written with a different config; use a new --out or delete it")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
         state = ckpt["state"]
-        print(f"resuming from {last}: epoch {state['epoch']}, step {state['step_in_epoch']}", file=sys.stderr)
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if ctx.is_main:
+            print(f"resuming from {last}: epoch {state['epoch']}, step {state['step_in_epoch']}", file=sys.stderr)
+    net = model
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[torch.device(dev).index] if on_cuda else None)
+    launch = None
+    if distributed or on_cuda or amp != "off":
+        launch = {"world_size": ctx.world_size, "device": torch.device(dev).type, "backend": ctx.backend,
+                  "amp": amp, "sync_bn": bool(sync_bn and distributed), "workers": workers}
+        if ctx.is_main:
+            print(f"launch: {json.dumps(launch)}; global batch {cfg.batch_size}", file=sys.stderr)
+    autocast = (torch.autocast(device_type=torch.device(dev).type, dtype=AMP_DTYPES[amp]) if amp != "off"
+                else contextlib.nullcontext())
+    if ctx.is_main:
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     first_val = next(iter(val_banks))
     steps_run = 0
+
+    def finish() -> dict:
+        if distributed:
+            dist.barrier()  # rank 0's checkpoint is on disk before anyone returns (or resumes)
+        return state
+
     while state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
         order = epoch_order(train_bank.labels, cfg, epoch)
-        model.train()
+        net.train()
         t0, loss_sum, n_seen = time.time(), 0.0, 0
+        loss_acc = torch.zeros((), dtype=torch.float64, device=dev) if on_cuda else None
         bar = None
-        if progress:
+        if progress and ctx.is_main:
             from tqdm import tqdm
 
             bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch}", file=sys.stderr)
-        for step in range(state["step_in_epoch"], steps_per_epoch):
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x, y = make_batch(train_bank, idx, augment=True, seed_key=(cfg.seed, epoch, step + 1), recipe=cfg.augment)
+        batches = _iter_batches(EpochBatches(train_bank, order, cfg, epoch, ctx.rank, ctx.world_size),
+                                state["step_in_epoch"], workers, pin_memory=on_cuda)
+        for step, (x, y, n_global) in batches:
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(cfg, epoch + step / steps_per_epoch)
-            x = x.contiguous(memory_format=torch.channels_last)
-            loss = F.cross_entropy(model(x), y, label_smoothing=cfg.label_smoothing)
+            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(dev, non_blocking=True)
+            n_local = len(y)
+            with autocast:
+                logits = net(x)
+                if distributed:
+                    # sum over this slice x (world / global size): DDP's average over ranks is then exactly
+                    # the mean loss of the global batch, whatever the slice sizes
+                    local_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing,
+                                                reduction="sum")
+                    loss = local_sum * (ctx.world_size / n_global)
+                else:
+                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            n_seen += len(idx)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            if loss_acc is not None:  # CUDA: no host sync per step
+                loss_acc += (local_sum if distributed else loss * n_local).detach().double()
+            elif distributed:
+                loss_sum += float(local_sum.detach())
+            else:
+                loss_sum += float(loss.detach()) * n_local
+            n_seen += n_local
             state["step_in_epoch"] = step + 1
             state["global_step"] += 1
             steps_run += 1
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_sum / n_seen:.3f}")
-            if checkpoint_every and state["global_step"] % checkpoint_every == 0:
-                _save_checkpoint(last, model, optimizer, state)
+                if loss_acc is None or step % 50 == 0:
+                    shown = float(loss_acc) if loss_acc is not None else loss_sum
+                    bar.set_postfix(loss=f"{shown / n_seen:.3f}")
+            if ctx.is_main and checkpoint_every and state["global_step"] % checkpoint_every == 0:
+                _save_checkpoint(last, model, optimizer, state, scaler)
             if max_steps is not None and steps_run >= max_steps:
-                _save_checkpoint(last, model, optimizer, state)
+                batches.close()
+                if ctx.is_main:
+                    _save_checkpoint(last, model, optimizer, state, scaler)
                 if bar is not None:
                     bar.close()
-                return state
+                return finish()
         if bar is not None:
             bar.close()
-        record = {"epoch": epoch, "train_loss": loss_sum / max(n_seen, 1), "lr": optimizer.param_groups[0]["lr"],
-                  "seconds": round(time.time() - t0, 1), "samples_per_s": round(n_seen / max(time.time() - t0, 1e-9), 1)}
-        for name, bank in val_banks.items():
-            rep = classification_report(predict_logits(model, bank), bank.labels)
-            record[name] = {k: rep[k] for k in ("top1", "top5", "balanced_top1", "n")}
-        score = SELECTION[cfg.select](record[first_val])
-        extra = {"sem_metric.trained_epochs": str(epoch + 1)}
-        if keep_epochs:
-            save_classifier_weights(model, out / f"epoch_{epoch:03d}.safetensors", extra)
-        if state["best"] is None or score > state["best"]["score"]:
-            sha = save_classifier_weights(model, out / "best.safetensors", extra)
-            state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}:{cfg.select}", "sha256": sha}
-        record["best"] = state["best"]
-        with open(out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(json.dumps(record), file=sys.stderr)
+        if loss_acc is not None:
+            loss_sum = float(loss_acc)
+        if distributed:  # epoch totals over all ranks
+            totals = torch.tensor([loss_sum, n_seen], dtype=torch.float64, device=dev if on_cuda else "cpu")
+            dist.all_reduce(totals)
+            loss_sum, n_seen = float(totals[0]), int(totals[1])
+        if ctx.is_main:
+            record = {"epoch": epoch, "train_loss": loss_sum / max(n_seen, 1), "lr": optimizer.param_groups[0]["lr"],
+                      "seconds": round(time.time() - t0, 1),
+                      "samples_per_s": round(n_seen / max(time.time() - t0, 1e-9), 1)}
+            if launch is not None:
+                record["launch"] = launch
+            for name, bank in val_banks.items():
+                rep = classification_report(predict_logits(model, bank), bank.labels)
+                record[name] = {k: rep[k] for k in ("top1", "top5", "balanced_top1", "n")}
+            score = SELECTION[cfg.select](record[first_val])
+            extra = {"sem_metric.trained_epochs": str(epoch + 1)}
+            if keep_epochs:
+                save_classifier_weights(model, out / f"epoch_{epoch:03d}.safetensors", extra)
+            if state["best"] is None or score > state["best"]["score"]:
+                sha = save_classifier_weights(model, out / "best.safetensors", extra)
+                state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}:{cfg.select}", "sha256": sha}
+            record["best"] = state["best"]
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
+            print(json.dumps(record), file=sys.stderr)
+        if distributed:  # the other ranks wait here while rank 0 validates
+            state["best"] = _broadcast_from_main(state["best"], dev)
         state["epoch"] = epoch + 1
         state["step_in_epoch"] = 0
-        _save_checkpoint(last, model, optimizer, state)
-    return state
+        if ctx.is_main:
+            _save_checkpoint(last, model, optimizer, state, scaler)
+    return finish()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: train (or resume) the Sem shape classifier."""
+    """CLI entry point: train (or resume) the Sem shape classifier, in one process or under ``torchrun``."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True, type=Path, nargs="+", help="training ShapeBank .npz files (concatenated)")
     p.add_argument("--val", required=True, type=Path, nargs="+", help="validation banks; the first selects the best")
@@ -252,19 +440,37 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--" + f.replace("_", "-"), type=type(default), default=None)
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (smoke tests)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (per process)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--keep-epochs", action="store_true", help="also save each epoch's weights")
+    g = p.add_argument_group("execution (not part of the recipe; may differ between a run and its resume)")
+    g.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto = CUDA when available; under torchrun each rank uses GPU LOCAL_RANK (default: auto)")
+    g.add_argument("--amp", choices=["bf16", "fp16", "off"], default=None,
+                   help="mixed precision (default: bf16 on CUDA, off on CPU; fp16 uses a GradScaler)")
+    g.add_argument("--workers", type=int, default=0,
+                   help="DataLoader worker processes per rank for the augmentation (default 0: in-process)")
+    g.add_argument("--no-sync-bn", action="store_true",
+                   help="under DDP, normalise with each rank's slice instead of the global batch (not equivalent "
+                        "to a single process)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.workers < 0:
+        p.error("--workers must be >= 0")
     overrides = {f: getattr(args, f) for f in asdict(TrainConfig()) if getattr(args, f) is not None}
     cfg = replace(PRESETS[args.preset], **overrides)
-    train_bank = ShapeBank.concat([ShapeBank.load(path) for path in args.train])
-    val_banks = {path.stem: ShapeBank.load(path) for path in args.val}
-    state = train(train_bank, val_banks, cfg, args.out, args.checkpoint_every, args.max_steps, not args.no_progress,
-                  args.keep_epochs)
-    print(json.dumps({"best": state["best"], "epochs_done": state["epoch"]}))
+    ctx = init_distributed(args.device)
+    try:
+        train_bank = ShapeBank.concat([ShapeBank.load(path) for path in args.train])
+        val_banks = {path.stem: ShapeBank.load(path) for path in args.val}
+        state = train(train_bank, val_banks, cfg, args.out, args.checkpoint_every, args.max_steps,
+                      not args.no_progress, args.keep_epochs, device=ctx.device, amp=args.amp,
+                      workers=args.workers, sync_bn=not args.no_sync_bn)
+        if ctx.is_main:
+            print(json.dumps({"best": state["best"], "epochs_done": state["epoch"]}))
+    finally:
+        shutdown_distributed()
     return 0
 
 

@@ -1,8 +1,9 @@
 """Randomised property tests of the label-map metrics (paper Sec. 4.1): every form equals a naive
 reference on random maps of every integer dtype, including negative and very large class ids.
 
-Policy (README "Definitions"): class ids are arbitrary integers of any numpy / torch integer dtype;
-negative ids and ids of any size are ordinary classes and all counts are exact.
+Policy (README "Class ids" and the input contract): maps of any numpy / torch integer dtype; class ids
+are non-negative (a negative id is an InputError in every form); ids of any size are ordinary classes
+and all counts are exact.
 """
 import numpy as np
 import pytest
@@ -26,14 +27,15 @@ def _naive(p, g, box, lab, allowed=None):
 
 
 def _ids(rng, dtype, k, mode):
-    """k class ids representable in dtype: small, negative (signed), or spread over the dtype's range."""
+    """k class ids representable in dtype: small, negative (signed dtypes), or spread over 0 .. the
+    dtype's largest value (at most 2**63 - 1)."""
     info = np.iinfo(dtype)
     if mode == "small":
         return rng.choice(np.arange(0, min(int(info.max), 40) + 1), size=k, replace=False).astype(dtype)
-    if mode == "negative" and info.min < 0:
+    if mode == "negative":
         return rng.choice(np.arange(-20, 20), size=k, replace=False).astype(dtype)
-    lo, hi = max(int(info.min), -(1 << 62)), int(info.max)
-    ids = {lo, hi} | {int(v) for v in rng.integers(0, min(hi, 1 << 62), size=k, dtype=np.int64)}
+    hi = min(int(info.max), (1 << 63) - 1)
+    ids = {0, hi} | {int(v) for v in rng.integers(0, min(hi, 1 << 62), size=k, dtype=np.int64)}
     return np.array(sorted(ids)[:k], dtype=object).astype(dtype)
 
 
@@ -53,7 +55,7 @@ def _case(rng, dtype, mode, n_maps=3, boxes_per_map=4, h=13, w=17, k=5):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("mode", ["small", "negative", "large"])
+@pytest.mark.parametrize("mode", ["small", "large"])
 def test_every_form_equals_naive_reference(dtype, mode):
     rng = np.random.default_rng(hash((np.dtype(dtype).name, mode)) % 2**32)
     for _ in range(2):
@@ -101,7 +103,7 @@ def test_mixed_dtypes_between_pred_and_gt(pdt, gdt):
 
 def test_torch_tensors_of_every_integer_dtype():
     rng = np.random.default_rng(8)
-    P, G, boxes, labels, _ = _case(rng, np.int64, "negative")
+    P, G, boxes, labels, _ = _case(rng, np.int64, "small")
     ref = M.labelmap_metrics_batch(P, G, boxes, labels)
     for tdt in (torch.int8, torch.int16, torch.int32, torch.int64):
         tp = [torch.from_numpy(p).to(tdt) for p in P]
@@ -116,10 +118,10 @@ def test_histogram_paths_agree_on_large_boxes():
     rng = np.random.default_rng(9)
     small = rng.integers(0, 60, (300, 400)).astype(np.uint8)
     gsmall = np.where(rng.random(small.shape) < 0.7, small, rng.integers(0, 60, small.shape)).astype(np.uint8)
-    big, gbig = small.astype(np.int64) * (1 << 40) - 7, gsmall.astype(np.int64) * (1 << 40) - 7
+    big, gbig = small.astype(np.int64) * (1 << 40) + 7, gsmall.astype(np.int64) * (1 << 40) + 7
     box = [(5, 5, 390, 290)]
     a = M.box_counts_batch([small], [gsmall], box, [17])
-    b = M.box_counts_batch([big], [gbig], box, [17 * (1 << 40) - 7])
+    b = M.box_counts_batch([big], [gbig], box, [17 * (1 << 40) + 7])
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert int(a.noise[0]) == M.noise_count(small, gsmall, box[0]) and a.pixels[0] == 385 * 285
@@ -144,7 +146,7 @@ def test_grouped_counting_equals_per_box(monkeypatch, bins, pixels):
     monkeypatch.setattr(M, "_GROUP_PIXELS", pixels)
     rng = np.random.default_rng(11)
     P, G, boxes, labels = [], [], [], []
-    for mode, dtype in [("small", np.uint8), ("negative", np.int16), ("small", np.int64), ("large", np.uint32),
+    for mode, dtype in [("small", np.uint8), ("large", np.int16), ("small", np.int64), ("large", np.uint32),
                         ("small", np.uint16)]:
         p, g, b, lab, _ = _case(rng, dtype, mode, n_maps=2, boxes_per_map=3)
         P += p
@@ -155,3 +157,38 @@ def test_grouped_counting_equals_per_box(monkeypatch, bins, pixels):
     for i, (p, g, b, lab) in enumerate(zip(P, G, boxes, labels)):
         x0, y0, x1, y1 = b
         assert [int(c[i]) for c in counts] == list(M._region_counts(p[y0:y1, x0:x1], g[y0:y1, x0:x1], lab, None))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
+def test_negative_ids_are_rejected_by_every_form(dtype):
+    """The policy of the whole package: a negative class id in a map is an InputError, never a class."""
+    from sem_metric.errors import InputError
+
+    rng = np.random.default_rng(12)
+    P, G, boxes, labels, _ = _case(rng, dtype, "negative")
+    G = [g.copy() for g in G]
+    for g in G:
+        g[0, 0] = -1  # at least one negative id in every map
+    calls = [lambda: M.tiou(P[0], G[0], boxes[0], 0), lambda: M.hamm(G[0], G[0], boxes[0]),
+             lambda: M.noise_count(P[0], G[0], boxes[0]), lambda: M.tiou_batch(P, G, boxes, [0] * len(P)),
+             lambda: M.hamm_batch(P, G, boxes), lambda: M.noise_count_batch(P, G, boxes),
+             lambda: M.labelmap_metrics_batch(P, G, boxes, [0] * len(P)),
+             lambda: M.labelmap_metrics_batch(np.stack(P), np.stack(G), boxes, [0] * len(P))]
+    for call in calls:
+        with pytest.raises(InputError, match="non-negative"):
+            call()
+
+
+def test_broadcast_stack_is_scanned_once():
+    """A map repeated for its boxes with np.broadcast_to (what sem-score does) is checked once, not N times."""
+    from sem_metric.errors import InputError
+
+    m = np.zeros((64, 64), np.int64)
+    m[5, 5] = -3
+    with pytest.raises(InputError, match="non-negative"):
+        M.labelmap_metrics_batch(np.broadcast_to(m, (1000, 64, 64)), np.broadcast_to(m, (1000, 64, 64)),
+                                 [(0, 0, 8, 8)] * 1000, [0] * 1000)
+    ok = np.abs(m)
+    out = M.labelmap_metrics_batch(np.broadcast_to(ok, (3, 64, 64)), np.broadcast_to(ok, (3, 64, 64)),
+                                   [(0, 0, 8, 8), (4, 4, 9, 9), (0, 0, 64, 64)], [0, 3, 3])
+    assert out["hamm"].tolist() == [1.0, 1.0, 1.0] and out["tiou"].tolist() == [1.0, 1.0, 1.0]

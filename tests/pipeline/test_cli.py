@@ -62,8 +62,8 @@ def test_json_schema_round_trip_and_csv(tiny, tmp_path, tiny_data):
     res = run(tiny + ["--json", jpath, "--per-sample", cpath, "--metrics", "nn,tiou,hamm"])
     assert res.exit_code == 0, res.output
     data = load_result(str(jpath))
-    assert set(data) == {"schema", "metrics", "means", "nn_total", "counts", "skipped", "pairs_without_boxes",
-                         "metadata", "runtime", "samples", "checks"}
+    assert set(data) == {"schema", "metrics", "means", "nn_total", "per_class", "counts", "skipped",
+                         "pairs_without_boxes", "metadata", "runtime", "samples", "checks"}
     assert data["metrics"] == ["tiou", "hamm", "nn"]
     assert data["means"] == pytest.approx(tiny_data.MEANS, abs=1e-15)
     assert data["nn_total"] == 2
@@ -196,6 +196,7 @@ def test_box_out_of_bounds_names_file_and_box(tmp_path, tiny_data):
     ('["a.png"]', "top level must be an object"),
     ('{"a.png": [{"bbox": [1, 1, 6, 5]}]}', "missing key(s) 'label'"),
     ('{"a.png": [{"bbox": [1, 1, 0.5, 5], "label": 3}]}', "not an integer"),
+    ('{"a.png": [{"bbox": [1, 1, 6, 5], "lable": 3}]}', "unknown key(s) 'lable'"),
 ])
 def test_bad_boxes_json(tiny, text, fragment):
     Path(tiny[3]).write_text(text)
@@ -298,14 +299,18 @@ def test_baseline_errors(tiny, baseline, tmp_path):
 
 
 # ------------------------------------------------------------------------------ entry point & example
-def test_installed_entry_point_exit_code():
-    exe = shutil.which("sem-score")
+def test_installed_entry_point_exit_code(subprocess_env):
+    """The `sem-score` console script (pyproject [project.scripts]) as a user runs it."""
+    exe = shutil.which("sem-score") or shutil.which("sem-score", path=str(Path(sys.executable).parent))
     if exe is None:
         pytest.skip("sem-score console script is not installed (pip install -e .)")
     proc = subprocess.run([exe, str(EXAMPLES / "pred"), str(EXAMPLES / "gt"), "--boxes", str(EXAMPLES / "boxes.json"),
-                           "--fail-below", "tiou=0.99"], capture_output=True, text=True, timeout=120)
+                           "--fail-below", "tiou=0.99"], capture_output=True, text=True, timeout=120,
+                          env=subprocess_env)
     assert proc.returncode == 1, proc.stderr
     assert "tIOU" in proc.stdout and "FAIL tiou" in proc.stderr
+    proc = subprocess.run([exe, "--frobnicate"], capture_output=True, text=True, timeout=120, env=subprocess_env)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Usage:" not in proc.stderr
 
 
 def test_example_is_reproducible(tmp_path):
@@ -386,3 +391,144 @@ def test_sem_cli_default_weights(tiny, one_torch_thread):
     res = run(tiny + ["--metrics", "sem", "--device", "cpu", "--json", "-"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["metadata"]["sem"]["classifier"]["sha256"]
+
+
+# ------------------------------------------------------------------------------ issue 9: weights through the CLI
+def test_weights_sha256_pin(tiny, sem_weights):
+    from sem_metric.sem.weights import sha256_file
+
+    common = tiny + ["--metrics", "sem", "--weights", sem_weights, "--device", "cpu"]
+    res = run(common + ["--weights-sha256", "1" * 64])
+    assert_error(res, 2, "error: sha256 mismatch", "1" * 64)
+    assert res.stderr.count("\n") == 1
+    res = run(common + ["--weights-sha256", sha256_file(sem_weights).upper(), "--json", "-"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["metadata"]["options"]["sem"]["sha256"] == sha256_file(sem_weights).upper()
+
+
+def test_tampered_shipped_weights_are_refused(tiny, tmp_path):
+    from sem_metric.sem.weights import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS, shipped_weights_path
+
+    entry = SHIPPED_WEIGHTS[DEFAULT_WEIGHTS]
+    data = bytearray(shipped_weights_path(entry.filename).read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / entry.filename).write_bytes(bytes(data))
+    res = run(tiny + ["--metrics", "sem", "--weights", tmp_path / entry.filename, "--json", tmp_path / "r.json"])
+    assert_error(res, 2, "error:", "presents itself as the shipped classifier weights", f"--weights {DEFAULT_WEIGHTS}")
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}])
+def test_hub_weights_fail_fast_offline_or_unreachable(tiny, tmp_path, env, subprocess_env):
+    """No network in tests: an empty HF_HOME with offline mode, or a Hub endpoint nobody listens on."""
+    import time
+
+    full_env = {k: v for k, v in subprocess_env.items() if not k.startswith(("HF_", "HUGGINGFACE"))}
+    full_env.update(env, HF_HOME=str(tmp_path / "hf_home"))
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sem_metric.cli", *map(str, tiny), "--metrics", "sem",
+                           "--weights", "hf://my-lab/sem-cls/model.safetensors", "--device", "cpu"],
+                          capture_output=True, text=True, timeout=120, env=full_env)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: could not get classifier weights hf://my-lab/sem-cls"), lines
+    assert "HF_HUB_OFFLINE" in lines[0]
+    assert elapsed < 15, elapsed  # import time included; huggingface_hub's own retries took ~25 s
+
+
+# ------------------------------------------------------------------------------ issue 9: absent target, exit codes
+def test_absent_target_exit_2_then_allowed(tmp_path, tiny_data):
+    boxes = json.loads(json.dumps(tiny_data.BOXES))
+    for b in boxes["a.png"]:
+        b["label"] += 10  # e.g. trainIds instead of labelIds: no box holds its label any more
+    args = write_tree(tiny_data, tmp_path, boxes=boxes)
+    res = run(args + ["--json", tmp_path / "r.json", "--per-sample", tmp_path / "r.csv"])
+    assert_error(res, 2, "error: 2 of 3 box(es) have no pixel of their target label", "'a.png' box 0 (label 13)",
+                 "'a.png' box 1 (label 11)", "labelIds", "trainIds", "--allow-absent-target")
+    assert res.stderr.count("\n") == 1
+    assert not (tmp_path / "r.json").exists() and not (tmp_path / "r.csv").exists()
+    res = run(args + ["--allow-absent-target", "--json", tmp_path / "r.json"])
+    assert res.exit_code == 0, res.output
+    assert "warning: 2 of 3 box(es)" in res.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["metadata"]["absent_target"]["count"] == 2
+    assert data["metadata"]["options"]["cli"]["allow_absent_target"] is True
+
+
+def test_ctrl_c_exits_130_and_leaves_no_file(tiny, tmp_path, monkeypatch):
+    import sem_metric.pipeline.io as sio
+
+    real = sio.read_label_map
+    calls = []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:  # second pair: the first one was already scored
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(sio, "read_label_map", interrupted)
+    res = run(tiny + ["--json", tmp_path / "r.json", "--per-sample", tmp_path / "r.csv"])
+    assert res.exit_code == 130, res.output
+    assert "Traceback" not in res.output and res.stderr.strip().startswith("error: interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pred", "gt", "boxes.json"])
+
+
+def test_ctrl_c_while_writing_leaves_no_file(tiny, tmp_path, monkeypatch):
+    from sem_metric.pipeline import report
+
+    def interrupted(result):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "to_csv", interrupted)
+    res = run(tiny + ["--json", tmp_path / "r.json", "--per-sample", tmp_path / "r.csv"])
+    assert res.exit_code == 130, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["pred", "gt", "boxes.json"])
+
+
+def test_ctrl_c_real_signal(tmp_path, tiny_data, subprocess_env):
+    """A real SIGINT to `python -m sem_metric.cli` while it reads a large tree: exit 130, no output file."""
+    import signal
+    import time
+
+    maps = {f"m{i:03d}.png": (np.full((400, 400), 1, np.uint8), np.full((400, 400), 1, np.uint8)) for i in range(300)}
+    boxes = {k: [{"bbox": [0, 0, 400, 400], "label": 1}] for k in maps}
+    args = write_tree(tiny_data, tmp_path, maps, boxes)
+    proc = subprocess.Popen([sys.executable, "-m", "sem_metric.cli", *args, "--progress", "--json",
+                             str(tmp_path / "r.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env)
+    line = proc.stderr.readline()  # "sem-score: 0/300 pairs": the run has started
+    assert "pairs" in line, line
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130, err
+    assert "error: interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "r.json").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_usage_errors_use_the_package_form(tiny):
+    for opts in (["--frobnicate"], ["--metrics", "iou"], ["--fail-above", "nn"]):
+        res = run(tiny + opts)
+        assert res.exit_code == 2
+        assert res.stderr.startswith("error: ") and res.stderr.count("\n") == 1, res.stderr
+        assert "Usage:" not in res.stderr and "Error:" not in res.stderr
+    res = run([])
+    assert res.exit_code == 2 and res.stderr.startswith("error: Missing argument")
+
+
+def test_version_names_weights_and_preprocessing():
+    from sem_metric.sem.weights import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS
+    from sem_metric.version import PREPROCESSING_VERSION
+
+    res = run(["--version"])
+    assert res.exit_code == 0
+    out = res.stdout
+    for part in (__version__, LABELMAP_METRICS_VERSION, DEFAULT_WEIGHTS, SHIPPED_WEIGHTS[DEFAULT_WEIGHTS].sha256[:12],
+                 PREPROCESSING_VERSION):
+        assert part in out, out

@@ -80,6 +80,8 @@ def test_evaluate_samples_errors():
         ev.evaluate_samples({"x": (a, a)}, {}, metrics="tiou,iou")
     with pytest.raises(InputError, match="integer dtype"):
         ev.evaluate_samples({"x": (a.astype(float), a)}, {"x": [((0, 0, 1, 1), 0)]})
+    with pytest.raises(InputError, match=r"file 'x', box 0: unknown key\(s\) 'lable'"):
+        ev.evaluate_samples({"x": (a, a)}, {"x": [{"bbox": [0, 0, 1, 1], "lable": 0}]})
 
 
 def test_matches_single_sample_metrics_on_example():
@@ -210,7 +212,7 @@ def test_sem_values_metadata_and_cache(tiny, classifier, tmp_path, tiny_data):
     r = ev.evaluate_dirs(pred, gt, boxes, metrics="tiou,sem", sem_options=opts)
     sems = [s["sem"] for s in r["samples"]]
     assert all(0.0 <= v <= 1.0 for v in sems)
-    assert sems[1] == 0.0 and sems[2] == 0.0  # identical object maps (both empty / same object)
+    assert sems[2] == 0.0 and sems[1] > 0.0  # b.npy: identical object maps; a.png box 1: one object pixel lost
     maps = tiny_data.maps()
     ref = compute_sem_batch([maps[f][1] for f in ("a.png", "a.png", "b.npy")],
                             [maps[f][0] for f in ("a.png", "a.png", "b.npy")],
@@ -222,11 +224,11 @@ def test_sem_values_metadata_and_cache(tiny, classifier, tmp_path, tiny_data):
     assert sem_meta["classifier"]["sha256"] == classifier.info["sha256"]
     assert sem_meta["preprocessing_version"] == PREPROCESSING_VERSION
     stats = r["runtime"]["sem"]["gt_cache"]
-    assert stats["status"] == "new" and stats["misses"] == 1 and stats["hits"] == 0 and cache.is_file()
+    assert stats["status"] == "new" and stats["misses"] == 2 and stats["hits"] == 0 and cache.is_file()
 
     r2 = ev.evaluate_dirs(pred, gt, boxes, metrics="tiou,sem", sem_options=opts)
     stats = r2["runtime"]["sem"]["gt_cache"]
-    assert stats["status"] == "loaded" and stats["hits"] == 1 and stats["misses"] == 0
+    assert stats["status"] == "loaded" and stats["hits"] == 2 and stats["misses"] == 0
     np.testing.assert_allclose([s["sem"] for s in r2["samples"]], sems, atol=1e-6)
     assert r2["metadata"] == r["metadata"]  # deterministic metadata
     assert warnings == []
@@ -258,3 +260,54 @@ def test_gt_cache_needs_weights_sha(tmp_path):
     with pytest.raises(InputError, match="known sha256"):
         ev.evaluate_samples({"x": (a, a)}, {"x": [((0, 0, 1, 1), 0)]}, metrics="sem",
                             sem_options={"classifier": unsaved, "gt_cache": str(tmp_path / "c.npz")})
+
+
+# ------------------------------------------------------------------------------ issue 9: absent target
+def _trainid_boxes(tiny_data):
+    """The tiny boxes with a.png's first label written in another id space (3 -> 13): absent from the gt box."""
+    boxes = json.loads(json.dumps(tiny_data.BOXES))
+    boxes["a.png"][0]["label"] = 13
+    return boxes
+
+
+def test_absent_target_is_refused_in_both_entry_points(tmp_path, tiny_data):
+    boxes = _trainid_boxes(tiny_data)
+    pred, gt, bpath = tiny_data.write(tmp_path, boxes=boxes)
+    with pytest.raises(InputError) as e:
+        ev.evaluate_dirs(pred, gt, bpath)
+    msg = str(e.value)
+    assert "1 of 3 box(es)" in msg and "'a.png' box 0 (label 13)" in msg
+    assert "labelIds" in msg and "trainIds" in msg and "allow_absent_target" in msg
+    samples = {k: (p, g) for k, (g, p) in tiny_data.maps().items()}
+    with pytest.raises(InputError, match=r"'a\.png' box 0 \(label 13\)"):
+        ev.evaluate_samples(samples, boxes)
+
+
+def test_absent_target_allowed_warns_and_is_recorded(tmp_path, tiny_data):
+    pred, gt, bpath = tiny_data.write(tmp_path, boxes=_trainid_boxes(tiny_data))
+    warnings = []
+    r = ev.evaluate_dirs(pred, gt, bpath, allow_absent_target=True, warn=warnings.append)
+    assert r["samples"][0]["tiou"] == 1.0  # what the issue saw: a "perfect" score for a missing object
+    assert r["metadata"]["absent_target"] == {"count": 1, "first": [{"file": "a.png", "box_index": 0, "label": 13}]}
+    assert r["metadata"]["options"]["allow_absent_target"] is True
+    assert len(warnings) == 1 and "1 of 3 box(es)" in warnings[0] and "allow-absent-target" in warnings[0]
+    with pytest.warns(UserWarning, match="no pixel of their target label"):
+        ev.evaluate_samples({k: (p, g) for k, (g, p) in tiny_data.maps().items()}, _trainid_boxes(tiny_data),
+                            allow_absent_target=True)
+    ok = ev.evaluate_dirs(*tiny_data.write(tmp_path / "ok"))
+    assert ok["metadata"]["absent_target"] == {"count": 0, "first": []}
+
+
+def test_absent_target_refused_before_sem_is_computed(tmp_path, tiny_data, classifier, monkeypatch):
+    import sem_metric.sem.metric as sm
+
+    def no_sem(*a, **k):
+        raise AssertionError("Sem was computed for a run that is refused")
+
+    monkeypatch.setattr(sm, "shape_probabilities_batch", no_sem)
+    pred, gt, bpath = tiny_data.write(tmp_path, boxes=_trainid_boxes(tiny_data))
+    cache = tmp_path / "gt.npz"
+    with pytest.raises(InputError, match="no pixel of their target label"):
+        ev.evaluate_dirs(pred, gt, bpath, metrics="tiou,sem",
+                         sem_options=ev.SemOptions(classifier=classifier, gt_cache=str(cache)))
+    assert not cache.exists()

@@ -209,7 +209,7 @@ def _write(tmp_path, obj):
 
 
 def test_read_boxes_ok(tmp_path):
-    p = _write(tmp_path, {"a.png": [{"bbox": [1, 2, 3, 4], "label": 26, "score": 0.3}],
+    p = _write(tmp_path, {"a.png": [{"bbox": [1, 2, 3, 4], "label": 26}],
                           "./sub/b.png": [{"bbox": [0, 0, 5.0, 5], "label": 0}, {"bbox": [1, 1, 2, 2], "label": 3}],
                           "c.npy": []})
     boxes = read_boxes(p)
@@ -242,6 +242,8 @@ def test_read_boxes_json_error_has_line_col(tmp_path):
         ({"bbox": [1, 4, 3, 2], "label": 1}, "empty"),
         ({"bbox": [-1, 2, 3, 4], "label": 1}, "negative"),
         ([1, 2, 3, 4], "expected an object"),
+        ({"bbox": [1, 2, 3, 4], "lable": 1}, r"unknown key\(s\) 'lable'.*did you mean 'lable' -> 'label'"),
+        ({"bbox": [1, 2, 3, 4], "label": 1, "score": 0.3}, r"unknown key\(s\) 'score'"),
     ],
 )
 def test_read_boxes_entry_errors(tmp_path, entry, fragment):
@@ -285,10 +287,10 @@ def test_narrowest_dtype_per_mode(tmp_path):
     """Each mode keeps the narrowest native integer dtype holding its ids (no int64 copy of the map)."""
     Image.fromarray(np.array([[0, 65535], [300, 7]], np.uint16)).save(tmp_path / "a16.png")
     Image.frombytes("I;16B", (2, 1), np.array([[1, 4000]], ">u2").tobytes()).save(tmp_path / "b.tif")
-    Image.fromarray(np.array([[-5, 70000]], np.int32)).save(tmp_path / "i.tif")
+    Image.fromarray(np.array([[5, 70000]], np.int32)).save(tmp_path / "i.tif")
     Image.fromarray(np.array([[True, False]])).save(tmp_path / "one.png")
     cases = {"a16.png": (np.uint16, [[0, 65535], [300, 7]]), "b.tif": (np.uint16, [[1, 4000]]),
-             "i.tif": (np.int32, [[-5, 70000]]), "one.png": (np.uint8, [[1, 0]])}
+             "i.tif": (np.int32, [[5, 70000]]), "one.png": (np.uint8, [[1, 0]])}
     for name, (dtype, values) in cases.items():
         out = read_label_map(tmp_path / name)
         assert out.dtype == dtype and out.dtype.isnative, name
@@ -318,3 +320,29 @@ def test_color_map_output_dtype_fits_ids(tmp_path):
     assert read_label_map(tmp_path / "rgb.png", color_map={(255, 0, 0): 3, (0, 255, 0): 200}).dtype == np.uint8
     out = read_label_map(tmp_path / "rgb.png", color_map={(255, 0, 0): 3, (0, 255, 0): 70000})
     assert out.dtype == np.int32 and out.tolist() == [[3, 70000]]
+
+
+# ------------------------------------------------------------------------------ issue 9: one policy for negative ids
+def test_negative_class_ids_are_rejected_in_files_and_api_alike(tmp_path):
+    """Policy (docs/ARCHITECTURE.md): class ids are non-negative everywhere; the message says how to fix."""
+    from sem_metric import compute_sem, context_classes, evaluate_samples, noise_count, object_map, tiou
+
+    seg = np.zeros((4, 5), np.int32)
+    seg[1, 1] = -1
+    Image.fromarray(seg, mode="I").save(tmp_path / "neg.tif")  # 32-bit signed (PNG cannot hold negatives)
+    np.save(tmp_path / "neg.npy", seg.astype(np.int64))
+    for path in (tmp_path / "neg.tif", tmp_path / "neg.npy"):
+        with pytest.raises(InputError, match="non-negative.*seg\\[seg < 0\\] = 255") as e:
+            read_label_map(path)
+        assert str(path) in str(e.value)
+    ok = np.zeros((4, 5), np.int64)
+    box = (0, 0, 3, 3)
+    for call in (lambda: tiou(seg, ok, box, 0), lambda: noise_count(ok, seg, box), lambda: object_map(seg, box, 0),
+                 lambda: context_classes(seg, box), lambda: compute_sem(seg, ok, box, 0),
+                 lambda: tiou(ok, ok, box, -1), lambda: noise_count(ok, ok, box, allowed=[-1, 0]),
+                 lambda: evaluate_samples({"x": (ok, ok)}, {"x": [{"bbox": [0, 0, 3, 3], "label": -1}]})):
+        with pytest.raises(InputError, match="non-negative"):
+            call()
+    Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.raises(InputError, match="non-negative"):
+        read_label_map(tmp_path / "rgb.png", color_map={(0, 0, 0): -1})

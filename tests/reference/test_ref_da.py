@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from sem_metric.errors import InputError
 from sem_metric.labelmap.context import context_classes
 from sem_metric.labelmap.metrics import noise_count
 from sem_metric.reference.da import (DenoiseActivation, da_log_prob, da_test, denoise_activation, filtered_logits,
@@ -211,3 +212,42 @@ def test_da_test_eq9_on_hand_built_probabilities():
     # ties with a filtered class resolve to an allowed class (underflowed probabilities)
     z = torch.zeros(1, 4, 2, 3)
     assert set(da_test(z, seg_u, mask, f)[0][mask[0] > 0].tolist()) <= {0, 2}
+
+
+# ------------------------------------------------------------------------------ issue 9: exports, unbatched maps
+def test_reference_exports_its_public_names_lazily():
+    """`from sem_metric.reference import noise_filter` works (torch-free import: tests/test_registry.py)."""
+    import sem_metric.reference as r
+    import sem_metric.reference.da as da
+    from sem_metric.reference import (DenoiseActivation, SISMDataset, TwoSM, TwoSMConfig, da_test, fuse,  # noqa: F401
+                                      inpaint, load_ade20k, load_camvid, load_cityscapes, load_generator,
+                                      make_sample, noise_filter, save_generator)
+
+    assert r.noise_filter is da.noise_filter and noise_filter is da.noise_filter
+    assert set(r.__all__) <= set(dir(r))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        r.nope
+
+
+def test_da_test_fuse_inpaint_accept_one_unbatched_sample():
+    from sem_metric.reference import da_test, fuse, inpaint, noise_filter
+
+    torch.manual_seed(0)
+    seg_u = torch.zeros(6, 7, dtype=torch.long)
+    seg_u[:, 4:] = 2
+    mask = torch.zeros(6, 7)
+    mask[1:4, 2:5] = 1
+    seg_u[mask > 0] = 1
+    probs = torch.softmax(torch.randn(4, 6, 7), 0)
+    f_n = noise_filter(seg_u, mask, 1, 4)
+    assert f_n.shape == (4,)
+    single = da_test(probs, seg_u, mask, f_n)
+    batched = da_test(probs[None], seg_u[None], mask[None], f_n[None])
+    assert single.shape == (6, 7) and torch.equal(single, batched[0])
+    assert set(single[mask > 0].tolist()) <= {0, 1, 2}
+    assert torch.equal(inpaint(probs, seg_u, mask), inpaint(probs[None], seg_u[None], mask[None])[0])
+    assert torch.equal(fuse(probs.argmax(0), seg_u, mask), fuse(probs.argmax(0)[None], seg_u[None], mask[None])[0])
+    with pytest.raises(InputError, match=r"\(K, H, W\) with maps \(H, W\)"):
+        da_test(probs[0], seg_u, mask, f_n)
+    with pytest.raises(InputError, match="one sample"):
+        da_test(probs, seg_u[None], mask[None], f_n)

@@ -109,3 +109,20 @@ def test_evaluate_with_a_classifier_adds_sem_and_its_sha256(tmp_path, random_wei
     assert res["classifier"]["sha256"] == sha256_file(random_weights_path)
     assert all(0 <= r["sem"]["mean"] <= 1 for r in res["rows"])
     assert "Sem ↓" in out.with_suffix(".md").read_text()
+
+
+def test_evaluate_without_camvid_is_one_error_line(tmp_path, subprocess_env):
+    """Issue 9: `python -m sem_metric.reference.evaluate` without the data exits 2 with one `error:` line."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ck = Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "checkpoints"
+    proc = subprocess.run([sys.executable, "-m", "sem_metric.reference.evaluate",
+                           "--twosm", str(ck / "twosm_e8.safetensors"), "--twosm-da", str(ck / "twosm_da_e8.safetensors"),
+                           "--data-root", str(tmp_path / "no-camvid"), "--out", str(tmp_path / "t")],
+                          capture_output=True, text=True, timeout=300, env=subprocess_env)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: CamVid folder") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "--data-root" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())

@@ -87,5 +87,5 @@ def test_batched_windows_bit_identical_to_single():
     for i, c in enumerate(crops):
         assert torch.equal(batch[i], window_from_crop(c)), i
     assert windows_from_crops([]).shape == (0, 2, 96, 96)
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         windows_from_crops([np.zeros((0, 3))])

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import torch
 
+from sem_metric.errors import InputError
 from sem_metric.sem.metric import (compute_sem, compute_sem_batch, sem_from_probabilities, shape_probabilities,
-                            shape_probabilities_batch)
+                                   shape_probabilities_batch)
 
 
 def _maps(seed, n=6, shape=(48, 64)):
@@ -88,5 +89,36 @@ def test_only_the_object_map_inside_the_box_matters(random_classifier):
 
 def test_length_mismatch_is_an_error(random_classifier):
     preds, gts, boxes, labels = _maps(5, n=2)
-    with pytest.raises(ValueError, match="differ in length"):
+    with pytest.raises(InputError, match="pair up one to one"):
         compute_sem_batch(preds, gts[:1], boxes, labels, classifier=random_classifier)
+    with pytest.raises(InputError, match="got 1 boxes for 2 label maps"):
+        compute_sem_batch(preds, gts, boxes[:1], labels, classifier=random_classifier)
+    with pytest.raises(InputError, match="got 3 labels for 2 label maps"):
+        compute_sem_batch(preds, gts, boxes, list(labels) + [1], classifier=random_classifier)
+    with pytest.raises(InputError, match="batch_size"):
+        compute_sem_batch(preds, gts, boxes, labels, classifier=random_classifier, batch_size=0)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (lambda m: m.astype(np.float32), "integer dtype"),
+    (lambda m: np.stack([m, m]), "2-D label map"),
+    (lambda m: m[..., None].repeat(3, axis=2), "RGB"),
+    (lambda m: m.astype(np.int64) - 1, "non-negative"),
+])
+def test_sem_validates_maps_like_the_labelmap_metrics(random_classifier, bad, match):
+    """Issue 9: the same InputError as tiou for the same bad map, in compute_sem and in the batch form."""
+    from sem_metric.labelmap.metrics import tiou
+
+    preds, gts, boxes, labels = _maps(7, n=1)
+    wrong = bad(preds[0])
+    with pytest.raises(InputError, match=match):
+        tiou(wrong, gts[0], boxes[0], labels[0])
+    with pytest.raises(InputError, match=match):
+        compute_sem(wrong, gts[0], boxes[0], labels[0], classifier=random_classifier)
+    with pytest.raises(InputError, match=match):
+        shape_probabilities(wrong, boxes[0], labels[0], classifier=random_classifier)
+    with pytest.raises(InputError, match=match):
+        compute_sem_batch([gts[0], wrong], [gts[0], gts[0]], [boxes[0]] * 2, [labels[0]] * 2,
+                          classifier=random_classifier)
+    with pytest.raises(InputError, match="label"):
+        compute_sem(preds[0], gts[0], boxes[0], -1, classifier=random_classifier)

@@ -108,3 +108,52 @@ def test_cuda_requested_without_cuda_is_clear(random_weights_path):
         pytest.skip("CUDA is available here")
     with pytest.raises(WeightsError, match="CUDA is not available"):
         load_classifier(random_weights_path, device="cuda")
+
+
+# ------------------------------------------------------------------------------ issue 9: weights you cannot verify
+def _tampered_copy(src, dst):
+    """``src`` with one byte of tensor data changed (the header, metadata included, stays identical)."""
+    data = bytearray(src.read_bytes())
+    header_end = 8 + int.from_bytes(data[:8], "little")
+    data[header_end + 100] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_copy_of_shipped_weights_is_checked_against_the_registry(tmp_path, one_torch_thread):
+    from sem_metric.sem.weights import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS, shipped_weights_path
+
+    entry = SHIPPED_WEIGHTS[DEFAULT_WEIGHTS]
+    original = shipped_weights_path(entry.filename)
+    exact = tmp_path / "exact" / entry.filename
+    exact.parent.mkdir()
+    shutil.copy(original, exact)
+    assert load_classifier(exact, device="cpu").info["sha256"] == entry.sha256  # an exact copy is fine
+    tampered = _tampered_copy(original, tmp_path / entry.filename)
+    with pytest.raises(WeightsError, match=f"presents itself as the shipped classifier weights '{DEFAULT_WEIGHTS}'"):
+        load_classifier(tampered, device="cpu")
+
+
+def test_metadata_naming_a_shipped_entry_is_checked(tmp_path, random_weights_path):
+    from sem_metric.sem.weights import DEFAULT_WEIGHTS, META_NAME
+
+    claims = _rewrite(random_weights_path, tmp_path / "mine.safetensors",
+                      mutate_meta=lambda m: m.__setitem__(META_NAME, DEFAULT_WEIGHTS))
+    with pytest.raises(WeightsError, match="by its metadata"):
+        load_classifier(claims, device="cpu")
+    own = _rewrite(random_weights_path, tmp_path / "own.safetensors",
+                   mutate_meta=lambda m: m.__setitem__(META_NAME, "my-lab-v3"))
+    assert load_classifier(own, device="cpu").info["name"] == "my-lab-v3"
+
+
+def test_sha256_pin_is_checked_before_tensors_are_used(tmp_path, random_weights_path, monkeypatch):
+    import sem_metric.sem.weights as W
+
+    def must_not_run(*a, **k):
+        raise AssertionError("tensors were read before the sha256 check")
+
+    monkeypatch.setattr(W, "read_weights_file", must_not_run)
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        load_classifier(random_weights_path, device="cpu", sha256="0" * 64)
+    with pytest.raises(WeightsError, match="64 characters"):
+        load_classifier(random_weights_path, device="cpu", sha256="abc")

@@ -1,0 +1,183 @@
+"""Class names for label-map ids: the built-in tables, user ``{id: name}`` files, and the COCO counterpart.
+
+The label maps scored by ``sem-score`` hold class ids of their own dataset (paper Sec. 3: pixel = class
+id; the target label ``l^t`` of a box is such an id). Names only make reports readable and let the
+per-class breakdown find the COCO class of the Sem classifier (Eq. 10's F outputs the 80 COCO thing
+classes, :mod:`sem_metric.sem.classes`) that corresponds to a target label, to say how reliable Sem
+is for it (:mod:`sem_metric.pipeline.per_class`).
+
+Built-in sets (``--class-names NAME``), one convention each:
+
+``coco``        the 80 COCO *thing* classes under their **original COCO category ids** (1..90 with gaps:
+                person = 1, car = 3, ..., toothbrush = 90), as in COCO instances / panoptic JSON and in
+                semantic maps rendered from panoptic segments. COCO-Stuff's ``stuffthingmaps`` PNGs store
+                ``category_id - 1`` (person = 0): pass your own ``{id: name}`` file for those. Stuff
+                classes and 0 (unlabelled in panoptic-style maps) have no built-in name.
+``cityscapes``  Cityscapes ``labelIds`` 0..33 (``*_gtFine_labelIds.png``; not the 19 trainIds).
+``ade20k``      ADE20K SceneParsing (ADEChallengeData2016) ids 1..150, 0 = other; the first (short) name of
+                each class of ``objectInfo150``.
+``camvid``      CamVid, SegNet version, ids 0..11 (11 = unlabelled).
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from ..errors import InputError
+from ..sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES
+
+__all__ = ["BUILTIN_CLASS_NAMES", "CITYSCAPES_NAMES", "CAMVID_NAMES", "ADE20K_NAMES", "COCO_NAMES",
+           "ClassNames", "load_class_names", "coco_counterpart", "COCO_SYNONYMS"]
+
+#: COCO category id -> name (the 80 thing classes; Sem's classifier output space, in another id space).
+COCO_NAMES: Dict[int, str] = dict(zip(COCO_CATEGORY_IDS, COCO_CLASSES))
+
+#: Cityscapes labelIds 0..33.
+CITYSCAPES_NAMES: Dict[int, str] = dict(enumerate((
+    "unlabeled", "ego vehicle", "rectification border", "out of roi", "static", "dynamic", "ground", "road",
+    "sidewalk", "parking", "rail track", "building", "wall", "fence", "guard rail", "bridge", "tunnel", "pole",
+    "polegroup", "traffic light", "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",
+    "truck", "bus", "caravan", "trailer", "train", "motorcycle", "bicycle")))
+
+#: CamVid (SegNet) ids 0..11.
+CAMVID_NAMES: Dict[int, str] = dict(enumerate((
+    "sky", "building", "pole", "road", "pavement", "tree", "sign-symbol", "fence", "car", "pedestrian",
+    "bicyclist", "unlabelled")))
+
+#: ADE20K SceneParsing ids 0..150 (0 = other), first name of each objectInfo150 entry.
+ADE20K_NAMES: Dict[int, str] = dict(enumerate((
+    "other", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane", "grass",
+    "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain", "chair", "car",
+    "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field", "armchair", "seat", "fence",
+    "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion", "base", "box", "column", "signboard",
+    "chest of drawers", "counter", "sand", "sink", "skyscraper", "fireplace", "refrigerator", "grandstand",
+    "path", "stairs", "runway", "case", "pool table", "pillow", "screen door", "stairway", "river", "bridge",
+    "bookcase", "blind", "coffee table", "toilet", "flower", "book", "hill", "bench", "countertop", "stove",
+    "palm", "kitchen island", "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus",
+    "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight", "booth", "television receiver",
+    "airplane", "dirt track", "apparel", "pole", "land", "bannister", "escalator", "ottoman", "bottle",
+    "buffet", "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer", "plaything",
+    "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven",
+    "ball", "food", "step", "tank", "trade name", "microwave", "pot", "animal", "bicycle", "lake",
+    "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light", "tray",
+    "ashcan", "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator",
+    "glass", "clock", "flag")))
+
+#: ``--class-names`` built-in sets (conventions in the module docstring).
+BUILTIN_CLASS_NAMES: Dict[str, Dict[int, str]] = {
+    "coco": COCO_NAMES, "cityscapes": CITYSCAPES_NAMES, "ade20k": ADE20K_NAMES, "camvid": CAMVID_NAMES,
+}
+
+#: Names (normalised: lower case, single spaces) of other datasets' classes whose objects are a COCO
+#: thing class under another name. Classes that only partly match (CamVid "bicyclist" = a person *and*
+#: a bicycle; ADE20K "plant", "table", "monitor") are deliberately absent: no counterpart.
+COCO_SYNONYMS: Dict[str, str] = {
+    "rider": "person", "pedestrian": "person", "people": "person", "human": "person",
+    "motorbike": "motorcycle", "minibike": "motorcycle", "bike": "bicycle",
+    "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv", "tv monitor": "tv",
+    "television receiver": "tv", "television": "tv", "diningtable": "dining table", "pottedplant": "potted plant",
+    "cellphone": "cell phone", "mobile phone": "cell phone", "hairdryer": "hair drier", "hair dryer": "hair drier",
+    "microwave oven": "microwave", "fridge": "refrigerator", "trafficlight": "traffic light",
+    "traffic signal": "traffic light", "firehydrant": "fire hydrant", "stopsign": "stop sign",
+}
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name.strip().lower()))
+
+
+def coco_counterpart(name: Optional[str]) -> Optional[str]:
+    """The COCO thing class (a name of :data:`sem_metric.sem.classes.COCO_CLASSES`) that a class name denotes.
+
+    Matching is by name: the name itself (case, ``_`` / ``-`` and spacing ignored), then
+    :data:`COCO_SYNONYMS`, then each comma-separated alias (``"sofa, couch, lounge"`` -> ``couch``). None
+    when nothing matches: Sem's classifier (Eq. 10) has no class for it.
+    """
+    if not name:
+        return None
+    coco = {_normalise(c): c for c in COCO_CLASSES}
+    for alias in [name] + name.split(","):
+        key = _normalise(alias)
+        if key in coco:
+            return coco[key]
+        if key in COCO_SYNONYMS:
+            return COCO_SYNONYMS[key]
+    return None
+
+
+@dataclass(frozen=True)
+class ClassNames:
+    """A table ``{class id: name}`` for the ids of the label maps, and where it came from.
+
+    ``source`` is the built-in set's name (``"cityscapes"``), the path of a user file, or ``"mapping"``
+    (given in Python); :meth:`describe` is what results record in ``metadata.options.class_names``.
+    """
+
+    source: str
+    names: Dict[int, str] = field(default_factory=dict)
+
+    def name(self, class_id: int) -> Optional[str]:
+        """The name of ``class_id`` (None when the table does not have it)."""
+        return self.names.get(int(class_id))
+
+    def label(self, class_id: int) -> str:
+        """``"26 car"``, or ``"26"`` when the id has no name."""
+        n = self.name(class_id)
+        return f"{int(class_id)} {n}" if n else str(int(class_id))
+
+    def describe(self) -> Any:
+        """JSON-friendly record: the built-in name / file path, or the mapping itself."""
+        if self.source == "mapping":
+            return {str(k): v for k, v in sorted(self.names.items())}
+        return self.source
+
+
+def _from_mapping(data: Any, where: str) -> Dict[int, str]:
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where}: expected a JSON object {{\"class id\": \"name\", ...}} such as "
+                         f"{{\"24\": \"person\", \"26\": \"car\"}}, got {type(data).__name__}")
+    out: Dict[int, str] = {}
+    for key, value in data.items():
+        text = str(key).strip()
+        if isinstance(key, bool) or not re.fullmatch(r"\d+", text):
+            raise InputError(f"{where}: key {key!r} is not a class id; keys are the non-negative integer ids "
+                             "of the label maps, written as strings in JSON (\"26\": \"car\")")
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"{where}, id {text}: the name must be a non-empty string, got {value!r}")
+        cid = int(text)
+        if cid in out:
+            raise InputError(f"{where}: class id {cid} is given twice")
+        out[cid] = value.strip()
+    if not out:
+        raise InputError(f"{where}: is empty; give at least one \"id\": \"name\" entry")
+    return out
+
+
+def load_class_names(spec: Any) -> Optional[ClassNames]:
+    """Resolve ``--class-names`` / ``class_names=``: None, a :class:`ClassNames`, a built-in set name
+    (``coco``, ``cityscapes``, ``ade20k``, ``camvid``; case-insensitive), a JSON file ``{"id": "name"}``,
+    or a mapping ``{id: name}``. Errors (:class:`InputError`) name the file / entry and the valid forms."""
+    if spec is None or isinstance(spec, ClassNames):
+        return spec
+    if isinstance(spec, Mapping):
+        return ClassNames("mapping", _from_mapping(spec, "class_names"))
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        key = text.strip().lower()
+        if key in BUILTIN_CLASS_NAMES and not os.path.exists(text):
+            return ClassNames(key, dict(BUILTIN_CLASS_NAMES[key]))
+        if not os.path.exists(text):
+            raise InputError(f"class names {text!r}: neither a built-in set ({', '.join(BUILTIN_CLASS_NAMES)}) "
+                             "nor an existing JSON file {\"id\": \"name\"}")
+        from .io import read_json
+
+        return ClassNames(text, _from_mapping(read_json(text, "class names file"), f"class names file {text!r}"))
+    raise InputError(f"class_names: expected a built-in set name ({', '.join(BUILTIN_CLASS_NAMES)}), a JSON file "
+                     f"path or a mapping {{id: name}}, got {type(spec).__name__}")
+
+
+def builtin_names() -> Tuple[str, ...]:
+    """Names of the built-in sets."""
+    return tuple(BUILTIN_CLASS_NAMES)

@@ -1,0 +1,534 @@
+"""``sem-score --report DIR``: a self-contained HTML page to look at the worst samples of each metric.
+
+The page (``DIR/index.html``, inline CSS, no script, no network; PNG images in ``DIR/img/``) shows
+
+* the metadata that defines the numbers (package version, label-map metric version, Sem weights sha256
+  and preprocessing version), the means table with the checks, and the per-class table
+  (:mod:`sem_metric.pipeline.per_class`);
+* for each selected metric (in registry order; "worst" follows the registry's ``higher_is_better``), a
+  histogram of the per-sample values and the K worst samples: ground-truth and prediction crops around
+  the box (box drawn, some context, colourised with a fixed palette, legend of the classes present), the
+  binary object map ``O`` of Eq. 10 in the classifier's box window (``box-window-v1``, built by
+  :func:`sem_metric.sem.preprocess.classifier_input` from :mod:`sem_metric.labelmap.target_object`) for
+  both, and, when Sem was computed, the classifier's top-3 COCO classes with probabilities for each.
+
+Everything is derived from a result dict (:mod:`sem_metric.pipeline.evaluate`): the maps are read again
+from ``metadata.inputs`` (or through ``load_pair`` for in-memory results) and the classifier is loaded
+from ``metadata.options.sem.weights`` pinned to the recorded sha256. Also runnable on a saved result::
+
+    python -m sem_metric.pipeline.html_report result.json --out report/ [-k 8] [--class-names cityscapes]
+"""
+from __future__ import annotations
+
+import argparse
+import colorsys
+import html
+import io as _io
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .. import registry
+from ..atomic import atomic_write
+from ..errors import InputError, SemMetricError
+from .class_names import ClassNames, load_class_names
+from .per_class import sem_note
+
+__all__ = ["DEFAULT_K", "palette_color", "colourise", "worst_samples", "histogram_png", "check_report_dir",
+           "write_report", "main"]
+
+DEFAULT_K = 8
+#: marks a folder as written by this module (a non-empty folder without it is never overwritten)
+GENERATOR = "sem-metric html_report"
+_CROP_PX = 176       # longer side of a displayed crop
+_WINDOW_PX = 120     # displayed size of the 96 x 96 classifier window
+_TOP = 3
+
+# Kelly's (1965) colours of maximum contrast, without white and black: ids 0..19; larger ids get a
+# golden-ratio hue sequence. The same id always gets the same colour, in every report.
+_KELLY = ("#848482", "#875692", "#F38400", "#A1CAF1", "#BE0032", "#C2B280", "#F3C300", "#008856", "#E68FAC",
+          "#0067A5", "#F99379", "#604E97", "#F6A600", "#B3446C", "#DCD300", "#882D17", "#8DB600", "#654522",
+          "#E25822", "#2B3D26")
+
+
+# ------------------------------------------------------------------------------------ images
+def palette_color(class_id: int) -> Tuple[int, int, int]:
+    """Deterministic display colour of a class id (Kelly's contrast colours, then golden-ratio hues)."""
+    i = int(class_id)
+    if 0 <= i < len(_KELLY):
+        h = _KELLY[i]
+        return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
+    hue = (i * 0.6180339887498949) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.45 + 0.35 * ((i * 7) % 3) / 2, 0.55 + 0.4 * ((i * 5) % 4) / 3)
+    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
+
+
+def colourise(seg: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB picture of a label map (pixel = class id, Sec. 3) with :func:`palette_color`."""
+    seg = np.asarray(seg)
+    ids, inverse = np.unique(seg, return_inverse=True)
+    colours = np.array([palette_color(int(i)) for i in ids], dtype=np.uint8).reshape(-1, 3)
+    return colours[inverse.reshape(seg.shape)]
+
+
+def _font(size: int = 11):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _context_window(box: Sequence[int], shape: Tuple[int, int], margin: float = 0.5) -> Tuple[int, int, int, int]:
+    """The crop shown around a box: the box plus ``margin`` x its longer side (at least 4 px) on each side."""
+    x0, y0, x1, y1 = (int(v) for v in box)
+    pad = max(4, int(round(margin * max(x1 - x0, y1 - y0))))
+    return max(0, x0 - pad), max(0, y0 - pad), min(shape[1], x1 + pad), min(shape[0], y1 + pad)
+
+
+def _crop_image(seg: np.ndarray, box: Sequence[int], window: Tuple[int, int, int, int]) -> Image.Image:
+    """Colourised crop ``window`` of ``seg``, enlarged with nearest neighbour, the box outlined."""
+    cx0, cy0, cx1, cy1 = window
+    rgb = colourise(seg[cy0:cy1, cx0:cx1])
+    h, w = rgb.shape[:2]
+    scale = _CROP_PX / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    img = Image.fromarray(rgb, "RGB").resize(size, Image.NEAREST)
+    x0, y0, x1, y1 = (int(v) for v in box)
+    bx = [(x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale - 1, (y1 - cy0) * scale - 1]
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([bx[0] - 1, bx[1] - 1, bx[2] + 1, bx[3] + 1], outline=(0, 0, 0), width=1)
+    draw.rectangle(bx, outline=(255, 255, 255), width=2)
+    return img
+
+
+def _window_image(window: np.ndarray) -> Image.Image:
+    """The classifier input (2, S, S): object map O white, the rest of the box (M) dark grey, outside black."""
+    o = np.clip(np.asarray(window[0], dtype=np.float64), 0, 1)
+    m = np.clip(np.asarray(window[1], dtype=np.float64), 0, 1)
+    grey = 255.0 * o + 64.0 * m * (1.0 - o)
+    img = Image.fromarray(np.round(grey).astype(np.uint8), "L")
+    return img.resize((_WINDOW_PX, _WINDOW_PX), Image.NEAREST)
+
+
+def histogram_png(values: Sequence[float], title: str, integer: bool = False, mean: Optional[float] = None,
+                  size: Tuple[int, int] = (360, 170)) -> Image.Image:
+    """A histogram of per-sample metric values (Sec. 4.1 / Eq. 10), drawn with PIL (no matplotlib).
+
+    Up to 20 equal bins over the values' range (one bin per integer for integer metrics with a small
+    range); the mean is a red line. Returns an RGB image.
+    """
+    vals = np.asarray([float(v) for v in values if v is not None], dtype=np.float64)
+    w, h = size
+    img = Image.new("RGB", size, (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = _font(11)
+    d.text((8, 4), title, fill=(20, 20, 20), font=font)
+    left, right, top, bottom = 40, w - 12, 22, h - 24
+    d.line([(left, bottom), (right, bottom)], fill=(60, 60, 60))
+    d.line([(left, top), (left, bottom)], fill=(60, 60, 60))
+    if vals.size == 0:
+        d.text((left + 10, (top + bottom) // 2), "no values", fill=(120, 120, 120), font=font)
+        return img
+    lo, hi = float(vals.min()), float(vals.max())
+    if integer and hi - lo <= 20:
+        edges = np.arange(math.floor(lo) - 0.5, math.floor(hi) + 1.5, 1.0)
+    else:
+        if hi == lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, min(20, max(5, int(math.sqrt(vals.size)) + 1)) + 1)
+    counts, _ = np.histogram(vals, bins=edges)
+    peak = max(1, int(counts.max()))
+    span = edges[-1] - edges[0]
+
+    def xpos(v: float) -> float:
+        return left + (right - left) * (v - edges[0]) / span
+
+    for c, a, b in zip(counts, edges[:-1], edges[1:]):
+        if c:
+            y = bottom - (bottom - top) * c / peak
+            d.rectangle([xpos(a) + 1, y, xpos(b) - 1, bottom - 1], fill=(70, 110, 170))
+    if mean is not None and edges[0] <= mean <= edges[-1]:
+        d.line([(xpos(mean), top), (xpos(mean), bottom)], fill=(200, 30, 30), width=2)
+    fmt = (lambda v: f"{v:g}") if integer else (lambda v: f"{v:.3g}")
+    lo_label = fmt(edges[0] + 0.5) if integer and len(edges) > 1 and edges[1] - edges[0] == 1 else fmt(edges[0])
+    hi_label = fmt(edges[-1] - 0.5) if integer and len(edges) > 1 and edges[1] - edges[0] == 1 else fmt(edges[-1])
+    d.text((left, bottom + 5), lo_label, fill=(60, 60, 60), font=font)
+    tw = d.textlength(hi_label, font=font)
+    d.text((right - tw, bottom + 5), hi_label, fill=(60, 60, 60), font=font)
+    d.text((4, top - 2), str(peak), fill=(60, 60, 60), font=font)
+    d.text((4, bottom - 12), "0", fill=(60, 60, 60), font=font)
+    if mean is not None:
+        label = f"mean {fmt(mean) if not integer else f'{mean:.3g}'}"
+        d.text((right - d.textlength(label, font=font), 4), label, fill=(200, 30, 30), font=font)
+    return img
+
+
+def _save_png(img: Image.Image, path: Path) -> None:
+    atomic_write(path, lambda f: img.save(f, format="PNG", optimize=True), binary=True, what="report image")
+
+
+# ------------------------------------------------------------------------------------ selection
+def worst_samples(result: Mapping[str, Any], metric: str, k: int = DEFAULT_K) -> List[int]:
+    """Indices into ``result["samples"]`` of the ``k`` worst samples on a sample-level ``metric``.
+
+    Worst = lowest for a metric whose registry entry says higher is better (tIOU, hamm), highest
+    otherwise (NN, Sem of Eq. 10); ties keep the samples' order; samples without a value are skipped.
+    """
+    spec = registry.get(metric)
+    rows = result["samples"]
+    idx = [i for i, r in enumerate(rows) if r.get(metric) is not None]
+    sign = 1.0 if spec.higher_is_better else -1.0
+    idx.sort(key=lambda i: (sign * float(rows[i][metric]), i))
+    return idx[:max(0, int(k))]
+
+
+# ------------------------------------------------------------------------------------ report folder
+def check_report_dir(path: "str | os.PathLike[str]") -> Path:
+    """Validate ``--report DIR`` before any work: a new folder, an empty one, or an earlier report.
+
+    A file, or a non-empty folder that this module did not write, is an :class:`InputError` (the report
+    never overwrites other files).
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InputError(f"--report {os.fspath(path)!r} is a file; give a folder (created if missing)")
+    if p.is_dir() and any(p.iterdir()):
+        index = p / "index.html"
+        try:
+            ours = index.is_file() and GENERATOR in index.read_text(encoding="utf-8", errors="replace")[:2000]
+        except OSError:
+            ours = False
+        if not ours:
+            raise InputError(f"--report {os.fspath(path)!r} is a non-empty folder that is not a sem-score report; "
+                             "give a new or empty folder")
+    return p
+
+
+def _prepare_dir(path: "str | os.PathLike[str]") -> Path:
+    p = check_report_dir(path)
+    try:
+        (p / "img").mkdir(parents=True, exist_ok=True)
+        for old in (p / "img").glob("*.png"):  # images of an earlier report
+            old.unlink()
+    except OSError as e:
+        raise InputError(f"cannot write the report folder {os.fspath(path)!r}: {e}") from None
+    return p
+
+
+# ------------------------------------------------------------------------------------ data access
+def _default_loader(result: Mapping[str, Any]) -> Callable[[str], Tuple[np.ndarray, np.ndarray]]:
+    from .io import parse_color_map, read_label_map
+
+    meta = result.get("metadata") or {}
+    inputs = meta.get("inputs") or {}
+    if not inputs.get("pred_dir") or not inputs.get("gt_dir"):
+        raise InputError("the report needs the label maps: this result has no metadata.inputs.pred_dir/gt_dir "
+                         "(it was computed in memory); pass load_pair=name -> (pred, gt) to write_report")
+    cmap_rec = (meta.get("options") or {}).get("color_map")
+    cmap = parse_color_map(cmap_rec) if cmap_rec else None
+
+    def load(name: str) -> Tuple[np.ndarray, np.ndarray]:
+        return (read_label_map(os.path.join(inputs["pred_dir"], name), color_map=cmap),
+                read_label_map(os.path.join(inputs["gt_dir"], name), color_map=cmap))
+
+    return load
+
+
+def _load_classifier(result: Mapping[str, Any], weights: Any, device: Optional[str]):
+    from ..sem.weights import load_classifier
+
+    sem = (result.get("metadata") or {}).get("sem") or {}
+    sha = (sem.get("classifier") or {}).get("sha256")
+    if weights is None:
+        weights = ((result.get("metadata") or {}).get("options") or {}).get("sem", {}) or {}
+        weights = weights.get("weights") if isinstance(weights, Mapping) else None
+    return load_classifier(weights, device=device or "cpu", sha256=sha)
+
+
+# ------------------------------------------------------------------------------------ HTML
+_CSS = """
+body{font:14px/1.4 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0;color:#1d232a;background:#f4f5f7}
+main{max-width:1240px;margin:0 auto;padding:16px 24px 40px}
+h1{font-size:22px;margin:8px 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #d5d9e0;padding-bottom:4px}
+h3{font-size:15px;margin:14px 0 6px}
+.sub{color:#5b6675;margin:0 0 12px}
+table{border-collapse:collapse;background:#fff;margin:6px 0 10px} #metadata{width:100%}
+th,td{border:1px solid #d5d9e0;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#e9ecf1;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.pass{color:#137333;font-weight:600} .fail{color:#b3261e;font-weight:600}
+.flag{color:#8a5300;font-weight:600}
+.meta td:first-child{color:#5b6675;white-space:nowrap} code{font-size:12px;word-break:break-all}
+.cards{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start} .cards>div.grow{flex:1;min-width:480px}
+table.samples td{background:#fff}
+table.samples td.fig{text-align:center;font-size:12px;color:#5b6675}
+table.samples img{display:block;margin:0 auto 2px;image-rendering:pixelated;border:1px solid #c9ced6}
+.hi{background:#fff4d6!important;font-weight:600}
+ol.top{margin:2px 0 0;padding-left:18px;text-align:left;color:#1d232a}
+.legend span.sw{display:inline-block;width:11px;height:11px;border:1px solid #555;margin-right:4px;vertical-align:-1px}
+.legend div{white-space:nowrap;font-size:12px}
+.nw{white-space:nowrap} .file{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+"""
+
+
+def _e(v: Any) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def _row(cells: Sequence[str], tag: str = "td") -> str:
+    return "<tr>" + "".join(c if c.startswith(f"<{tag}") else f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+
+
+def _class_label(cid: int, names: Optional[ClassNames]) -> str:
+    return names.label(cid) if names is not None else str(int(cid))
+
+
+def _legend(ids: Sequence[int], names: Optional[ClassNames]) -> str:
+    items = []
+    for cid in ids:
+        r, g, b = palette_color(cid)
+        items.append(f'<div><span class="sw" style="background:#{r:02x}{g:02x}{b:02x}"></span>'
+                     f"{_e(_class_label(cid, names))}</div>")
+    return '<div class="legend">' + "".join(items) + "</div>"
+
+
+def _top3(probs: Optional[np.ndarray]) -> str:
+    if probs is None:
+        return ""
+    from ..sem.classes import COCO_CLASSES
+
+    order = np.argsort(-probs, kind="stable")[:_TOP]
+    return '<ol class="top">' + "".join(f"<li>{_e(COCO_CLASSES[i])} {probs[i]:.3f}</li>" for i in order) + "</ol>"
+
+
+def _metadata_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> str:
+    meta = result.get("metadata") or {}
+    sem = meta.get("sem") or {}
+    clf = sem.get("classifier") or {}
+    inputs = meta.get("inputs") or {}
+    c = result.get("counts") or {}
+    rows = [
+        ("package version", meta.get("package_version")),
+        ("label-map metrics version", meta.get("labelmap_metrics_version")),
+        ("Sem weights", f"{clf.get('name')} ({clf.get('source')})" if clf else "Sem not computed"),
+        ("Sem weights sha256", clf.get("sha256") if clf else "-"),
+        ("Sem preprocessing version", sem.get("preprocessing_version") if sem else "-"),
+        ("predictions", inputs.get("pred_dir", inputs.get("source"))),
+        ("ground truth", inputs.get("gt_dir", inputs.get("source"))),
+        ("boxes", f"{inputs.get('boxes')} (sha256 {inputs.get('boxes_sha256')})" if inputs.get("boxes") else "-"),
+        ("class names", names.source if names is not None else "none (ids only; pass --class-names)"),
+        ("samples / pairs", f"{c.get('samples')} samples in {c.get('pairs_with_boxes')} pairs with boxes "
+                            f"({c.get('pairs')} pairs, {c.get('skipped', 0)} skipped)"),
+    ]
+    return ('<table class="meta" id="metadata">' + "".join(
+        _row([_e(k), f"<code>{_e(v)}</code>"]) for k, v in rows) + "</table>")
+
+
+def _summary_table(result: Mapping[str, Any]) -> str:
+    out = ['<table id="summary">', _row(["metric", "mean", "better", "samples", "defined in"], "th")]
+    counts = {}
+    for m in result["metrics"]:
+        spec = registry.get(m)
+        n = sum(1 for r in result["samples"] if r.get(m) is not None) if spec.level == "sample" else "dataset"
+        counts[m] = n
+        out.append(_row([_e(spec.display_name), f'<td class="num">{_e(spec.format(result["means"].get(m)))}</td>',
+                         _e(spec.better), f'<td class="num">{_e(n)}</td>', _e(spec.equation)]))
+    out.append("</table>")
+    checks = (result.get("checks") or {}).get("items") or []
+    if checks:
+        out.append('<ul id="checks">' + "".join(
+            f'<li><span class="{"pass" if c["passed"] else "fail"}">{"PASS" if c["passed"] else "FAIL"}</span> '
+            f"{_e(c['detail'])}</li>" for c in checks) + "</ul>")
+    return "".join(out)
+
+
+def _per_class_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> str:
+    pc = result.get("per_class") or {}
+    classes = pc.get("classes") or []
+    metrics = [registry.get(m) for m in result["metrics"] if registry.get(m).level == "sample"]
+    out = ['<table id="per-class">', _row(["label", "name", "samples", *[_e(m.display_name) for m in metrics],
+                                           "Sem reliability"], "th")]
+    for c in classes:
+        name = c.get("name") or (names.name(c["label"]) if names is not None else None) or "-"
+        rel = c.get("sem_reliability")
+        note = sem_note(c)
+        stats = ""
+        if rel and rel.get("coco_class"):
+            ci = rel.get("sem_auc_ci")
+            stats = (f"COCO {rel['coco_class']}: top-1 {rel.get('top1')}, Sem AUC {rel.get('sem_auc')}"
+                     + (f" [{ci[0]}, {ci[1]}]" if ci else ""))
+        rel_cell = (f'<span class="flag">{_e(note)}</span>' + (f"<br><small>{_e(stats)}</small>" if stats else "")
+                    if note else _e(f"reliable ({stats})") if rel else "-")
+        out.append(_row([f'<td class="num">{_e(c["label"])}</td>', _e(name), f'<td class="num">{c["samples"]}</td>',
+                         *[f'<td class="num">{_e(m.format((c["metrics"].get(m.name) or {}).get("mean")))}</td>'
+                           for m in metrics], rel_cell]))
+    out.append("</table>")
+    rel = pc.get("reliability")
+    if rel:
+        out.append(f'<p class="sub">Sem reliability per class from <code>{_e(os.path.basename(rel["file"]))}</code> '
+                   f'(matched by weights sha256): {_e(rel.get("rule") or "")}</p>')
+    elif "sem" in result["metrics"]:
+        out.append('<p class="sub">No per-class reliability file matches these Sem weights: classes are not '
+                   "flagged.</p>")
+    return "".join(out)
+
+
+# ------------------------------------------------------------------------------------ entry point
+def write_report(result: Mapping[str, Any], out_dir: "str | os.PathLike[str]", k: int = DEFAULT_K, *,
+                 load_pair: Optional[Callable[[str], Tuple[Any, Any]]] = None, class_names: Any = None,
+                 classifier: Any = None, weights: Any = None, device: Optional[str] = None) -> str:
+    """Write the HTML report of a result (module docstring) into ``out_dir``; returns the page's path.
+
+    ``k``: worst samples per metric. ``load_pair(file) -> (pred, gt)``: how to get a sample's maps
+    (default: read from ``metadata.inputs``; needed for results of ``evaluate_samples``).
+    ``class_names``: names for legends and tables (default: ``metadata.options.class_names``).
+    Sem's top-3 (Eq. 10's ``Softmax(F(O))``) uses ``classifier`` if given, else loads ``weights`` (default:
+    the recorded weights, pinned to the recorded sha256) on ``device`` (default CPU).
+    """
+    from ..labelmap.box import as_label_map
+    from ..sem.metric import probabilities_from_inputs
+    from ..sem.preprocess import classifier_input
+
+    if int(k) < 1:
+        raise InputError(f"--report-k must be >= 1, got {k}")
+    out = _prepare_dir(out_dir)
+    names = load_class_names(class_names if class_names is not None
+                             else ((result.get("metadata") or {}).get("options") or {}).get("class_names"))
+    load = load_pair or _default_loader(result)
+    samples = result["samples"]
+    sample_metrics = [m for m in result["metrics"] if registry.get(m).level == "sample"]
+    chosen = {m: worst_samples(result, m, k) for m in sample_metrics}
+    needed = sorted({i for idx in chosen.values() for i in idx})
+
+    # --- maps, crops, classifier windows (one set of images per sample, shared by the sections)
+    maps: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
+    windows: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    present: Dict[int, List[int]] = {}
+    for i in needed:
+        s = samples[i]
+        if s["file"] not in maps:
+            pred, gt = load(s["file"])
+            maps[s["file"]] = (as_label_map(pred, f"prediction {s['file']!r}"),
+                               as_label_map(gt, f"ground truth {s['file']!r}"))
+        pred, gt = maps[s["file"]]
+        box = tuple(int(v) for v in s["bbox"])
+        win = _context_window(box, gt.shape)
+        _save_png(_crop_image(gt, box, win), out / "img" / f"s{i}_gt.png")
+        _save_png(_crop_image(pred, box, win), out / "img" / f"s{i}_pred.png")
+        wg = classifier_input(gt, box, int(s["label"])).numpy()
+        wp = classifier_input(pred, box, int(s["label"])).numpy()
+        windows[i] = (wg, wp)
+        _save_png(_window_image(wg), out / "img" / f"s{i}_gt_obj.png")
+        _save_png(_window_image(wp), out / "img" / f"s{i}_pred_obj.png")
+        cx0, cy0, cx1, cy1 = win
+        present[i] = sorted(set(np.unique(gt[cy0:cy1, cx0:cx1]).tolist())
+                            | set(np.unique(pred[cy0:cy1, cx0:cx1]).tolist()))
+
+    # --- Sem: the classifier's distribution for the same windows
+    probs: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    if "sem" in result["metrics"] and needed:
+        import torch
+
+        model = classifier if classifier is not None else _load_classifier(result, weights, device)
+        batch = torch.from_numpy(np.stack([w for i in needed for w in windows[i]]))
+        p = probabilities_from_inputs(batch, model)
+        probs = {i: (p[2 * j], p[2 * j + 1]) for j, i in enumerate(needed)}
+
+    # --- histograms
+    for m in sample_metrics:
+        spec = registry.get(m)
+        vals = [r.get(m) for r in samples]
+        _save_png(histogram_png(vals, f"{spec.display_name} per sample ({spec.better} is better)",
+                                integer=spec.integer, mean=result["means"].get(m)),
+                  out / "img" / f"hist_{m}.png")
+
+    # --- the page
+    meta = result.get("metadata") or {}
+    passed = (result.get("checks") or {}).get("passed", True)
+    n_checks = len((result.get("checks") or {}).get("items") or [])
+    status = ("" if not n_checks else
+              f' &middot; checks: <span class="{"pass" if passed else "fail"}">{"passed" if passed else "FAILED"}</span>')
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta name="generator" content="{GENERATOR} {_e(meta.get("package_version"))}">',
+        "<title>sem-score report</title>", f"<style>{_CSS}</style></head><body><main>",
+        "<h1>sem-score report</h1>",
+        f'<p class="sub">{_e(result["counts"]["samples"])} samples &middot; metrics '
+        f'{_e(", ".join(registry.get(m).display_name for m in result["metrics"]))}{status}</p>',
+        '<section id="overview"><h2>Summary</h2><div class="cards"><div><h3>Means</h3>', _summary_table(result),
+        "</div><div class=\"grow\"><h3>Metadata</h3>", _metadata_table(result, names), "</div></div></section>",
+        '<section id="per-class-section"><h2>Per class</h2>', _per_class_table(result, names), "</section>",
+    ]
+    for m in result["metrics"]:
+        spec = registry.get(m)
+        parts.append(f'<section class="metric" id="metric-{_e(m)}"><h2>{_e(spec.display_name)} '
+                     f'<span class="sub">({_e(spec.equation)}; {spec.better} is better)</span></h2>')
+        if spec.level != "sample":
+            parts.append(f'<p>Dataset-level metric: {_e(spec.format(result["means"].get(m)))} '
+                         "(one value per run; no per-sample values).</p></section>")
+            continue
+        parts.append(f'<img src="img/hist_{_e(m)}.png" alt="histogram of {_e(spec.display_name)}" '
+                     'width="360" height="170">')
+        idx = chosen[m]
+        parts.append(f"<h3>{len(idx)} worst sample{'s' if len(idx) != 1 else ''}</h3>")
+        head = ["#", "sample", *[_e(registry.get(x).display_name) for x in sample_metrics],
+                "ground truth", "prediction", "GT object map", "predicted object map", "classes"]
+        parts.append(f'<table class="samples" id="worst-{_e(m)}">' + _row(head, "th"))
+        for rank, i in enumerate(idx, start=1):
+            s = samples[i]
+            label = int(s["label"])
+            vals = [f'<td class="num{" hi" if x == m else ""}">{_e(registry.get(x).format(s.get(x)))}</td>'
+                    for x in sample_metrics]
+            pg = probs.get(i)
+            info = (f'<td><div class="file">{_e(s["file"])}</div>box {_e(s["box_index"])}: '
+                    f'<code class="nw">{_e(s["bbox"])}</code><br>target {_e(_class_label(label, names))}</td>')
+            figs = [
+                f'<td class="fig"><img src="img/s{i}_gt.png" alt="ground truth crop">S<sup>c</sup></td>',
+                f'<td class="fig"><img src="img/s{i}_pred.png" alt="prediction crop">&#348;</td>',
+                f'<td class="fig"><img src="img/s{i}_gt_obj.png" alt="ground-truth object map" width="{_WINDOW_PX}">'
+                f"O<sup>c</sup>{_top3(pg[0] if pg else None)}</td>",
+                f'<td class="fig"><img src="img/s{i}_pred_obj.png" alt="predicted object map" width="{_WINDOW_PX}">'
+                f"&Ocirc;{_top3(pg[1] if pg else None)}</td>",
+            ]
+            parts.append(f'<tr class="sample"><td class="num">{rank}</td>{info}{"".join(vals)}{"".join(figs)}'
+                         f"<td>{_legend(present[i], names)}</td></tr>")
+        parts.append("</table></section>")
+    parts.append('<p class="sub">Crops: the box (white outline) with context around it, one colour per class id. '
+                 "Object maps: the binary target object O (white) inside the box (grey) in the classifier's "
+                 f"window ({_e((meta.get('sem') or {}).get('preprocessing_version') or 'box-window-v1')}), "
+                 "as Sem (Eq. 10) feeds it to the classifier; top-3: its most likely COCO classes.</p>")
+    parts.append("</main></body></html>\n")
+    page = out / "index.html"
+    text = "\n".join(parts)
+    atomic_write(page, lambda f: f.write(text), what="report")
+    return str(page)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``python -m sem_metric.pipeline.html_report RESULT.json --out DIR``: the report of a saved result."""
+    ap = argparse.ArgumentParser(prog="python -m sem_metric.pipeline.html_report", description=main.__doc__)
+    ap.add_argument("result", help="a sem-score --json result")
+    ap.add_argument("--out", required=True, help="report folder (created; an earlier report is replaced)")
+    ap.add_argument("-k", type=int, default=DEFAULT_K, help=f"worst samples per metric (default {DEFAULT_K})")
+    ap.add_argument("--class-names", help="built-in set (coco, cityscapes, ade20k, camvid) or {id: name} JSON")
+    ap.add_argument("--device", help="device for Sem's top-3 (default cpu)")
+    args = ap.parse_args(argv)
+    try:
+        from .checks import validate_result
+        from .io import read_json
+
+        result = validate_result(read_json(args.result, "result"), where=f"result {args.result!r}")
+        print(write_report(result, args.out, args.k, class_names=args.class_names, device=args.device))
+    except SemMetricError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

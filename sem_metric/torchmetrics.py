@@ -1,0 +1,94 @@
+"""``sem_metric.torchmetrics.SISMMetric``: the streaming SISM metrics as a ``torchmetrics.Metric``.
+
+Optional: ``pip install "sem-metric[torchmetrics]"``. The numbers are those of
+:class:`sem_metric.streaming.SISMMetrics` (tIOU, hamm, NN of paper Sec. 4.1; Sem of Eq. 10; SFD, beyond
+the paper) through the same functional core; torchmetrics only holds the states and synchronises them
+across processes (every state is reduced with ``sum``: exact int64 fixed-point sums for the
+per-sample metrics, float64 moments for SFD).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+try:
+    import torch
+    from torchmetrics import Metric
+except ImportError as e:  # pragma: no cover - exercised only without the extra
+    raise ImportError("sem_metric.torchmetrics needs torchmetrics: pip install 'sem-metric[torchmetrics]' "
+                      "(or use sem_metric.SISMMetrics, which has no extra dependency)") from e
+
+from . import registry
+from .streaming import DEFAULT_METRICS, N_LIMBS, SISMMetrics, compute_from_state
+
+__all__ = ["SISMMetric"]
+
+
+class SISMMetric(Metric):
+    """torchmetrics version of :class:`sem_metric.SISMMetrics` (Sec. 4.1 metrics, Sem of Eq. 10, SFD).
+
+    ``SISMMetric(metrics=("tiou", "hamm", "nn", "sem"), classifier=None, weights=None, device=None,
+    batch_size=64, **torchmetrics_kwargs)``; ``update(preds, gts, boxes, labels)`` as in
+    :meth:`SISMMetrics.update`; ``compute()`` returns a dict of float64 tensors keyed by metric name
+    plus ``n_samples`` (and ``nn_total``); an undefined mean (no sample) is NaN. Under DDP,
+    torchmetrics reduces the states (all ``sum``) before ``compute``.
+    """
+
+    is_differentiable = False
+    higher_is_better: Optional[bool] = None
+    full_state_update = False
+
+    def __init__(self, metrics: Any = DEFAULT_METRICS, classifier: Any = None, weights: Any = None,
+                 device: Optional[str] = None, batch_size: int = 64, **kwargs: Any):
+        super().__init__(**kwargs)
+        # a plain object (not an nn.Module attribute): the classifier is not part of this metric's state_dict
+        engine = SISMMetrics(metrics, classifier=classifier, weights=weights, device=device,
+                             batch_size=batch_size, sync_on_compute=False)
+        object.__setattr__(self, "_engine", engine)
+        self.metric_names = engine.metrics
+        self.add_state("n_samples", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+        self._sum_names = [m for m in engine.metrics if registry.get(m).level == "sample"]
+        for m in self._sum_names:
+            self.add_state(f"sum_{m}", torch.zeros(N_LIMBS, dtype=torch.int64), dist_reduce_fx="sum")
+        if "sfd" in engine.metrics:
+            d = int(engine.feature_dim)
+            for side in ("pred", "gt"):
+                self.add_state(f"sfd_{side}_n", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
+                self.add_state(f"sfd_{side}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
+                self.add_state(f"sfd_{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> None:  # type: ignore[override]
+        """Add a batch (see :meth:`sem_metric.SISMMetrics.update`)."""
+        s = self._engine.batch_state(preds, gts, boxes, labels)
+        dev = self.n_samples.device
+        self.n_samples += int(s["n_samples"])
+        for m in self._sum_names:
+            name = f"sum_{m}"
+            setattr(self, name, getattr(self, name) + torch.from_numpy(np.asarray(s["sums"][m])).to(dev))
+        if s["sfd"] is not None:
+            for side in ("pred", "gt"):
+                mom = s["sfd"][side]
+                setattr(self, f"sfd_{side}_n", getattr(self, f"sfd_{side}_n") + int(mom["n"]))
+                for f in ("sum", "outer"):
+                    name = f"sfd_{side}_{f}"
+                    setattr(self, name, getattr(self, name) + torch.from_numpy(np.asarray(mom[f])).to(dev))
+
+    def compute(self) -> Dict[str, torch.Tensor]:  # type: ignore[override]
+        """Means (float64 tensors; NaN when undefined), ``n_samples`` and totals."""
+        state: Dict[str, Any] = {"n_samples": int(self.n_samples),
+                                 "sums": {m: getattr(self, f"sum_{m}").cpu().numpy() for m in self._sum_names},
+                                 "sfd": None}
+        if "sfd" in self.metric_names:
+            state["sfd"] = {side: {"n": int(getattr(self, f"sfd_{side}_n")),
+                                   "sum": getattr(self, f"sfd_{side}_sum").cpu().numpy(),
+                                   "outer": getattr(self, f"sfd_{side}_outer").cpu().numpy()}
+                            for side in ("pred", "gt")}
+        values = compute_from_state(state, self.metric_names)
+        out: Dict[str, torch.Tensor] = {}
+        for k, v in values.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                out[k] = torch.tensor(v, dtype=torch.int64)
+            else:
+                out[k] = torch.tensor(float("nan") if v is None else float(v), dtype=torch.float64)
+        return out
