@@ -11,6 +11,7 @@ on stderr; runs that end with 2 or 130 write no output file.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any, Dict
@@ -85,28 +86,22 @@ def _output_cb(ctx, param, value):
     return value
 
 
-def _class_names_cb(ctx, param, value):
-    if value is None:
-        return None
-    from .pipeline.class_names import load_class_names
+def _checked_by(module: str, check: str):
+    """A click callback that runs ``sem_metric.<module>.<check>(value)`` and reports its InputError."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        fn = getattr(importlib.import_module(f".{module}", __package__), check)
+        try:
+            fn(value)
+        except InputError as e:
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+        return value
+    return callback
 
-    try:
-        load_class_names(value)
-    except InputError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-    return value
 
-
-def _report_cb(ctx, param, value):
-    if value is None:
-        return None
-    from .pipeline.html_report import check_report_dir
-
-    try:
-        check_report_dir(value)
-    except InputError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-    return value
+_class_names_cb = _checked_by("pipeline.class_names", "load_class_names")
+_report_cb = _checked_by("pipeline.html_report", "check_report_dir")
 
 
 def _version_cb(ctx, param, value):

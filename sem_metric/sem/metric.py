@@ -8,6 +8,7 @@ target-object maps of the prediction / ground truth inside the box, prepared by
 """
 from __future__ import annotations
 
+import contextlib
 import numbers
 from typing import Sequence
 
@@ -28,6 +29,33 @@ def _classifier(classifier, device):
     return classifier
 
 
+def distinct_inputs(inputs: torch.Tensor) -> tuple[list[int], np.ndarray]:
+    """Indices of the first occurrence of each distinct input ``(N, 2, S, S)`` (by content), and each
+    input's index among them: identical inputs go through F once (Eq. 10 is then exactly 0 on them)."""
+    flat = inputs.reshape(inputs.shape[0], -1).contiguous()
+    index_of: dict[bytes, int] = {}
+    first: list[int] = []
+    inverse = np.empty(inputs.shape[0], dtype=np.int64)
+    for i in range(inputs.shape[0]):
+        j = index_of.setdefault(flat[i].numpy().tobytes(), len(first))
+        if j == len(first):
+            first.append(i)
+        inverse[i] = j
+    return first, inverse
+
+
+@contextlib.contextmanager
+def inference(classifier):
+    """Run F in eval mode under ``torch.inference_mode`` and restore its training flag afterwards."""
+    was_training = classifier.training
+    classifier.eval()
+    try:
+        with torch.inference_mode():
+            yield classifier
+    finally:
+        classifier.train(was_training)
+
+
 def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int = 64) -> np.ndarray:
     """Softmax(F_{-1}(x)) for prepared inputs ``(N, 2, S, S)``, in float64, computed in chunks.
 
@@ -40,34 +68,20 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     num_classes = classifier.config.num_classes
     if n == 0:
         return np.zeros((0, num_classes), dtype=np.float64)
-    flat = inputs.reshape(n, -1).contiguous()
-    index_of: dict[bytes, int] = {}
-    inverse = np.empty(n, dtype=np.int64)
-    unique_rows: list[int] = []
-    for i in range(n):
-        key = flat[i].numpy().tobytes()
-        j = index_of.setdefault(key, len(unique_rows))
-        if j == len(unique_rows):
-            unique_rows.append(i)
-        inverse[i] = j
+    unique_rows, inverse = distinct_inputs(inputs)
     device = next(classifier.parameters()).device
     out = np.empty((len(unique_rows), num_classes), dtype=np.float64)
     # a compiled classifier (compile_classifier) always gets batch_size rows: one graph, no recompiles
     fixed = bool(getattr(classifier, "sem_compiled", False))
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(unique_rows), batch_size):
-                rows = unique_rows[start:start + batch_size]
-                batch = inputs[rows]
-                if fixed and len(rows) < batch_size:
-                    batch = torch.cat([batch, batch.new_zeros((batch_size - len(rows),) + tuple(batch.shape[1:]))])
-                batch = batch.to(device).contiguous(memory_format=torch.channels_last)
-                logits = classifier(batch)[:len(rows)]
-                out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
-    finally:
-        classifier.train(was_training)
+    with inference(classifier):
+        for start in range(0, len(unique_rows), batch_size):
+            rows = unique_rows[start:start + batch_size]
+            batch = inputs[rows]
+            if fixed and len(rows) < batch_size:
+                batch = torch.cat([batch, batch.new_zeros((batch_size - len(rows),) + tuple(batch.shape[1:]))])
+            batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+            logits = classifier(batch)[:len(rows)]
+            out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
     return out[inverse]
 
 

@@ -38,6 +38,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InputError
 from ..version import PREPROCESSING_VERSION, __version__
+from .metric import distinct_inputs, inference
 from .preprocess import classifier_inputs
 
 __all__ = ["STATS_FORMAT", "sqrtm_psd", "frechet_distance", "classifier_features", "shape_features_batch",
@@ -133,20 +134,6 @@ def feature_dim(classifier) -> int:
     return int(d)
 
 
-def _unique(inputs: torch.Tensor) -> Tuple[List[int], np.ndarray]:
-    """Indices of the first occurrence of each distinct input, and each input's index among them."""
-    flat = inputs.reshape(inputs.shape[0], -1).contiguous()
-    index_of: Dict[bytes, int] = {}
-    first: List[int] = []
-    inverse = np.empty(inputs.shape[0], dtype=np.int64)
-    for i in range(inputs.shape[0]):
-        j = index_of.setdefault(flat[i].numpy().tobytes(), len(first))
-        if j == len(first):
-            first.append(i)
-        inverse[i] = j
-    return first, inverse
-
-
 def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
                         with_probs: bool = False) -> Any:
     """Penultimate features of F for prepared inputs ``(N, 2, S, S)`` (SFD; beyond the paper): ``(N, D)`` float64.
@@ -165,27 +152,22 @@ def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
     if n == 0:
         feats = np.zeros((0, d), dtype=np.float64)
         return (feats, np.zeros((0, num_classes), dtype=np.float64)) if with_probs else feats
-    first, inverse = _unique(inputs)
+    first, inverse = distinct_inputs(inputs)
     feats = np.empty((len(first), d), dtype=np.float64)
     probs = None
     device = next(classifier.parameters()).device
-    was_training = classifier.training
-    classifier.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(first), batch_size):
-                rows = first[start:start + batch_size]
-                x = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
-                f = net.forward_head(net.forward_features(x), pre_logits=True)
-                feats[start:start + len(rows)] = f.double().cpu().numpy()
-                if with_probs:
-                    logits = net.get_classifier()(f)
-                    p = torch.softmax(logits.double(), dim=1).cpu().numpy()
-                    if probs is None:
-                        probs = np.empty((len(first), p.shape[1]), dtype=np.float64)
-                    probs[start:start + len(rows)] = p
-    finally:
-        classifier.train(was_training)
+    with inference(classifier):
+        for start in range(0, len(first), batch_size):
+            rows = first[start:start + batch_size]
+            x = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
+            f = net.forward_head(net.forward_features(x), pre_logits=True)
+            feats[start:start + len(rows)] = f.double().cpu().numpy()
+            if with_probs:
+                logits = net.get_classifier()(f)
+                p = torch.softmax(logits.double(), dim=1).cpu().numpy()
+                if probs is None:
+                    probs = np.empty((len(first), p.shape[1]), dtype=np.float64)
+                probs[start:start + len(rows)] = p
     if with_probs:
         return feats[inverse], probs[inverse]
     return feats[inverse]
