@@ -16,8 +16,8 @@ For every candidate (a shipped name or a ``.safetensors`` path):
 For the selected candidate, **temperature**: the NLL-optimal temperature on the held-out banks and the
 expected calibration error (15 bins) before / after, and Sem's latent-GT AUC (select half) for a grid
 of temperatures. A temperature becomes part of the weights' definition only if it raises the AUC by
-more than the noise (here: 0.005); it is then written into the weights file's metadata
-(``sem_metric.temperature``) by ``--write-selected``.
+more than the noise (here: 0.005); ``selected.json`` then records it as ``temperature``
+(else 1.0), and the weights would be re-saved with it in their metadata.
 
 The classifier's logits are cached by input content, so trying temperatures costs no extra inference.
 """
