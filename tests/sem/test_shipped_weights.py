@@ -17,9 +17,10 @@ from sem_metric.sem.weights import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS, load_classi
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "coco_val_shapes.npz"
 
 
-@pytest.fixture(scope="module")
-def shipped():
-    return load_classifier(device="cpu")
+@pytest.fixture(scope="module", params=sorted(SHIPPED_WEIGHTS))
+def shipped(request):
+    """Every shipped classifier (the default and the ones kept loadable by name), loaded and verified."""
+    return load_classifier(request.param, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +30,13 @@ def shapes():
     return ShapeBank.load(FIXTURE)
 
 
-def test_default_weights_are_registered_verified_and_documented(shipped):
-    entry = SHIPPED_WEIGHTS[DEFAULT_WEIGHTS]
+def test_default_weights_are_the_registered_default():
+    assert DEFAULT_WEIGHTS in SHIPPED_WEIGHTS
+    assert load_classifier(device="cpu").info["sha256"] == SHIPPED_WEIGHTS[DEFAULT_WEIGHTS].sha256
+
+
+def test_shipped_weights_are_registered_verified_and_documented(shipped):
+    entry = SHIPPED_WEIGHTS[shipped.info["name"]]
     path = shipped_weights_path(entry.filename)
     assert sha256_file(path) == entry.sha256 == shipped.info["sha256"]
     assert shipped.info["preprocessing"] == "box-window-v1"
