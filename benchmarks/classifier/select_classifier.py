@@ -1,7 +1,7 @@
 """Select and calibrate Sem classifier weights for what Sem needs (issue #12).
 
-    python benchmarks/classifier/select_classifier.py --run runs/classifier_b0_v2 \
-        --candidates sem-effb0-v1 runs/classifier_b0_v2/epoch_*.safetensors --out benchmarks/classifier/v2
+    python benchmarks/classifier/select_classifier.py --threads 2 --out benchmarks/classifier/v2_12ep \
+        --candidates sem-effb0-v1 runs/classifier_b0_v2_12ep/epoch_01[01].safetensors
 
 For every candidate (a shipped name or a ``.safetensors`` path):
 

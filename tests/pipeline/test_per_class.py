@@ -201,10 +201,11 @@ def test_readme_per_class_example_is_what_the_cli_prints(monkeypatch, one_torch_
     assert expected and all(line in r.output.splitlines() for line in expected), r.output
 
 
-def test_shipped_weights_reliability_file_is_found_when_shipped():
+@pytest.mark.parametrize("name", ["sem-effb0-v1", "sem-effb0-v2"])
+def test_shipped_weights_reliability_file_is_found_when_shipped(name):
     from sem_metric.sem.weights import SHIPPED_WEIGHTS, shipped_weights_path
 
-    entry = SHIPPED_WEIGHTS["sem-effb0-v1"]
+    entry = SHIPPED_WEIGHTS[name]
     shipped = sorted(shipped_weights_path(entry.filename).parent.glob("eval/*_reliability.json"))
     if not shipped:
         pytest.skip("no reliability file ships with the weights")
