@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,18 +25,14 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._common import timed  # noqa: E402
 from sem_metric.sem.classifier import ClassifierConfig, ShapeClassifier  # noqa: E402
 
 
-def timed(fn, repeats: int) -> float:
-    """Median seconds of ``repeats`` calls of ``fn`` after one warm-up call."""
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall seconds of ``repeats`` calls of ``fn`` after one warm-up call (``benchmarks/_common.timed``)."""
     fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return timed(fn, repeats)["wall_median_s"]
 
 
 def measure(arch: str, size: int, batch: int, repeats: int, train_batches: int) -> dict:
@@ -58,7 +52,7 @@ def measure(arch: str, size: int, batch: int, repeats: int, train_batches: int) 
         def infer():
             model(x)
 
-        t_inf = timed(infer, repeats)
+        t_inf = median_seconds(infer, repeats)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
@@ -68,7 +62,7 @@ def measure(arch: str, size: int, batch: int, repeats: int, train_batches: int) 
             torch.nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
 
-    t_train = timed(train_steps, repeats)
+    t_train = median_seconds(train_steps, repeats)
     return {"arch": arch, "input_size": size, "params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 2),
             "gflops_per_image": round(flops / 1e9, 3), "infer_images_per_s": round(batch / t_inf, 1),
             "train_samples_per_s": round(batch * train_batches / t_train, 1)}

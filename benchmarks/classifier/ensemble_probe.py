@@ -25,7 +25,7 @@ import torch
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.classifier.select_classifier import AUC_NOISE, accuracy, ece, nll  # noqa: E402
+from benchmarks.classifier.select_classifier import AUC_NOISE, accuracy, ece, nll, softmax  # noqa: E402
 from benchmarks.validity.latent_gt import latent_gt_auc  # noqa: E402
 from sem_metric import load_classifier  # noqa: E402
 from sem_metric.training.shape_bank import ShapeBank  # noqa: E402
@@ -52,11 +52,9 @@ def score(model, banks: dict, n_boot: int) -> dict:
     lat = latent_gt_auc(model, split="select", n_boot=n_boot)
     lg = np.concatenate([logits[n] for n in banks])
     lb = np.concatenate([banks[n].labels for n in banks])
-    z = lg - lg.max(1, keepdims=True)
-    probs = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     return {"name": model.info["name"], "latent_select_macro_sem_auc": lat["macro"]["sem"],
             "sources": {k: v["sem"]["auc"] for k, v in lat["sources"].items()}, "accuracy": acc,
-            "ece": round(ece(probs, lb), 4), "nll": round(nll(lg, lb, 1.0), 4),
+            "ece": round(ece(softmax(lg, 1.0), lb), 4), "nll": round(nll(lg, lb, 1.0), 4),
             "seconds": round(time.time() - t0, 1)}
 
 
