@@ -158,13 +158,15 @@ class _Command(click.Command):
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
+        self.raw_args = list(sys.argv[1:] if args is None else args)  # re-launched by --processes
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.ClickException as e:
             click.echo(f"error: {e.format_message()} (see sem-score --help)", err=True)
             code = EXIT_BAD_INPUT
         except (click.Abort, KeyboardInterrupt):
-            click.echo("error: interrupted; no output file was written", err=True)
+            if os.environ.get("RANK", "0") == "0":  # once, also under torchrun / --processes
+                click.echo("error: interrupted; no output file was written", err=True)
             code = EXIT_INTERRUPTED
         code = code if isinstance(code, int) else EXIT_OK
         if standalone_mode:
@@ -235,6 +237,9 @@ class _Command(click.Command):
 @click.option("--sfd-gt-stats", "sfd_gt_stats", metavar="NPZ", type=click.Path(dir_okay=False),
               help="SFD ground-truth statistics (.npz): written when absent, else reused after checking weights "
                    "sha256, preprocessing and ground-truth digest (like pytorch-fid --save-stats).")
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Score with N local worker processes (torch's launcher; gloo on CPU, NCCL with --device cuda): "
+                   "the same result and exit codes as one process. Threads per worker: --threads, else cores / N.")
 @click.option("--progress", "force_progress", is_flag=True,
               help="Show progress on stderr even when it is not a terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No table or progress; failures and errors still go to stderr.")
@@ -244,7 +249,7 @@ class _Command(click.Command):
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
          report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
          allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
-         compile, gt_cache, sfd_gt_stats, force_progress, quiet):  # noqa: A002 (click option name)
+         compile, gt_cache, sfd_gt_stats, processes, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
@@ -261,6 +266,11 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
                                    ("--device", device), ("--batch-size", batch_size),
                                    ("--threads", threads), ("--gt-cache", gt_cache),
                                    ("--compile", compile or None)) if v is not None}
+    # ---- --processes N: start N workers running this command (they see torchrun's environment)
+    if processes > 1 and _torchrun_world_size() == 1:
+        from .launch import launch_workers
+
+        ctx.exit(launch_workers(ctx.command.raw_args, processes, threads))
     # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
     dist = None
     if _torchrun_world_size() > 1:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from .errors import InputError
 
-__all__ = ["Metric", "VersionKey", "METRICS", "VERSION_KEYS", "register", "unregister", "get", "names",
+__all__ = ["Metric", "Reproducibility", "EXACT", "VersionKey", "METRICS", "VERSION_KEYS", "register", "unregister", "get", "names",
            "default_names", "parse_metrics", "version_fingerprint"]
 
 LEVELS = ("sample", "dataset")
@@ -67,6 +67,48 @@ VERSION_KEYS: Dict[str, VersionKey] = {
 
 
 @dataclass(frozen=True)
+class Reproducibility:
+    """How far a metric's numbers may move when only the way of running it changes.
+
+    Two runs on the same inputs, weights and definitions (version keys) but another classifier batch
+    size, ``--gt-cache`` state, thread or process count, ``--compile``, or CPU instruction set (AVX2 /
+    AVX-512) give per-sample values and means that differ by at most :meth:`bound` of the value. The
+    label-map metrics of Sec. 4.1 are integer counts: :data:`EXACT` (bit-identical). Float32 network
+    outputs (Sem of Eq. 10, SFD) are not: their bounds are measured by
+    ``benchmarks/reproducibility.py`` on AVX2 and AVX-512 machines and documented in the README. Checks
+    (thresholds, ``--baseline``) never fail inside the bound: it is added to any user tolerance.
+    """
+
+    absolute: float = 0.0
+    relative: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (self.absolute >= 0 and self.relative >= 0):
+            raise ValueError(f"reproducibility bounds must be >= 0, got {self.absolute!r}, {self.relative!r}")
+
+    @property
+    def exact(self) -> bool:
+        """True for bit-identical metrics."""
+        return self.absolute == 0 and self.relative == 0
+
+    def bound(self, value: Optional[float]) -> float:
+        """The largest run-to-run difference allowed around ``value`` (``absolute + relative * |value|``)."""
+        return self.absolute + self.relative * (abs(float(value)) if value is not None else 0.0)
+
+    def as_dict(self) -> Dict[str, Any]:
+        """JSON form, as recorded in ``metadata.reproducibility``."""
+        return {"exact": self.exact, "absolute": self.absolute, "relative": self.relative}
+
+
+#: bit-identical on every machine, batch size and process count (integer counts)
+EXACT = Reproducibility()
+#: Sem (Eq. 10): per-sample values and the mean (see the README table and benchmarks/reproducibility.py)
+SEM_REPRODUCIBILITY = Reproducibility(absolute=1e-5)
+#: SFD: a Frechet distance of float32 features in float64 (its noise grows with its value)
+SFD_REPRODUCIBILITY = Reproducibility(absolute=1e-6, relative=1e-4)
+
+
+@dataclass(frozen=True)
 class Metric:
     """One metric: how it is named, computed, formatted and compared.
 
@@ -88,6 +130,8 @@ class Metric:
     ``version_keys``    names in :data:`VERSION_KEYS` whose values define this metric's numbers
     ``decimals``        decimals of the mean in the summary table
     ``total_unit``      when set, the sum over samples is also reported as ``<name>_total`` in this unit
+    ``reproducibility`` how far its values may move between ways of running the same inputs
+                        (:class:`Reproducibility`; :data:`EXACT` for integer counts); checks never fail inside it
     """
 
     name: str
@@ -103,6 +147,7 @@ class Metric:
     version_keys: Tuple[str, ...] = ("labelmap_metrics_version",)
     decimals: int = 4
     total_unit: Optional[str] = None
+    reproducibility: Reproducibility = EXACT
 
     def __post_init__(self) -> None:
         if not self.name or self.name != self.name.lower() or not self.name.replace("_", "").isalnum():
@@ -153,10 +198,10 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
     Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
            uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
     Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SEM_REPRODUCIBILITY),
     Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
            kind="sem", level="dataset", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version")),
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY),
 )}
 
 

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+from bounds import within
 import torch
 
 from sem_metric import SISMMetrics, evaluate_samples, hamm_batch, noise_count_batch, tiou_batch
@@ -126,11 +127,11 @@ def test_sem_and_sfd_any_chunking_equal_functional(tiny_classifier):
     for r in (a, b):
         for m in LABELMAP:
             assert r[m] == ref["means"][m]
-        assert r["sem"] == pytest.approx(ref["means"]["sem"], abs=1e-6)
-        assert r["sem"] == pytest.approx(compute_sem_batch(preds, gts, boxes, labels,
-                                                           classifier=tiny_classifier).mean(), abs=1e-6)
+        assert r["sem"] == within("sem", ref["means"]["sem"])
+        assert r["sem"] == within("sem", compute_sem_batch(preds, gts, boxes, labels,
+                                                           classifier=tiny_classifier).mean())
         sfd = shape_frechet_distance(preds, gts, boxes, labels, classifier=tiny_classifier)
-        assert r["sfd"] == pytest.approx(sfd, rel=1e-6) and r["sfd"] == pytest.approx(ref["means"]["sfd"], rel=1e-6)
+        assert r["sfd"] == within("sfd", sfd) and r["sfd"] == within("sfd", ref["means"]["sfd"])
     same = SISMMetrics(("sem", "sfd"), classifier=tiny_classifier)
     same.update(gts, gts, boxes, labels)
     assert same.compute() == {"sem": 0.0, "sfd": 0.0, "n_samples": 13}
@@ -146,7 +147,7 @@ def test_sem_with_the_real_classifier_equals_pipeline(random_classifier, one_tor
     r = _feed(m, data, [0, 2, 6])
     ref = _pipeline(data, "tiou,sem", random_classifier)
     assert r["tiou"] == ref["means"]["tiou"]
-    assert r["sem"] == pytest.approx(ref["means"]["sem"], abs=1e-6)
+    assert r["sem"] == within("sem", ref["means"]["sem"])
 
 
 # ------------------------------------------------------------------------------ torchmetrics
@@ -221,8 +222,8 @@ def test_two_gloo_processes_equal_one_process(tmp_path, tiny_classifier):
             got = o[key]
             for m in ("tiou", "hamm", "nn", "n_samples", "nn_total"):
                 assert got[m] == single[m], (key, m)
-            assert got["sem"] == pytest.approx(single["sem"], abs=1e-6)
-            assert got["sfd"] == pytest.approx(single["sfd"], rel=1e-6)
+            assert got["sem"] == within("sem", single["sem"])
+            assert got["sfd"] == within("sfd", single["sfd"])
 
 
 def test_state_functions_compose():

@@ -115,10 +115,13 @@ def check_thresholds(means: Mapping[str, Optional[float]],
             if v is None:
                 checks.append(Check(kind, metric, None, limit, False, f"{metric}: no samples, cannot check --{kind}"))
                 continue
-            failed = v > limit if kind == "fail-above" else v < limit
+            # never fail inside the metric's documented reproducibility bound (float noise of Sem / SFD)
+            slack = registry.get(metric).reproducibility.bound(limit)
+            failed = v > limit + slack if kind == "fail-above" else v < limit - slack
             op = (">" if failed else "<=") if kind == "fail-above" else ("<" if failed else ">=")
+            within = f"; reproducibility bound {_fmt(slack)}" if slack else ""
             checks.append(Check(kind, metric, v, limit, not failed,
-                                f"{metric} mean {_fmt(v)} {op} {_fmt(limit)} (--{kind} {metric}={limit:g})"))
+                                f"{metric} mean {_fmt(v)} {op} {_fmt(limit)} (--{kind} {metric}={limit:g}{within})"))
     return checks
 
 
@@ -159,6 +162,9 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
 
     A metric fails when it got worse than the baseline mean by more than its tolerance, in its bad
     direction (registry ``higher_is_better``: tIOU/hamm ``cur < base - tol``; NN/Sem ``cur > base + tol``).
+    The tolerance is the user's ``tolerances[m]`` plus the metric's documented reproducibility bound
+    (:class:`sem_metric.registry.Reproducibility`; 0 for the exact label-map metrics), so that a
+    change of batch size, cache state, threads, processes or CPU never fails an unchanged run.
     Only metrics present in both results are compared. Returns ``(checks, version_mismatches, notes)``;
     deciding what to do with version mismatches (they make numbers incomparable) is the caller's job.
     """
@@ -170,8 +176,10 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
     checks: List[Check] = []
     for m in common:
         spec = registry.get(m)
-        tol = float(tolerances.get(m, 0.0))
         cur, base = cur_means[m], base_means[m]
+        user_tol = float(tolerances.get(m, 0.0))
+        slack = spec.reproducibility.bound(base) if base is not None else 0.0
+        tol = user_tol + slack
         if cur is None or base is None:
             checks.append(Check("baseline", m, cur, base, False,
                                 f"{m}: mean missing (this run {_fmt(cur)}, baseline {_fmt(base)}), cannot compare"))
@@ -179,8 +187,9 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
         limit, worse = (base - tol, base - cur) if spec.higher_is_better else (base + tol, cur - base)
         passed = cur >= limit if spec.higher_is_better else cur <= limit
         change = f"worse by {_fmt(worse)}" if worse > 0 else f"better by {_fmt(-worse)}" if worse < 0 else "unchanged"
+        allowed = f"tolerance {_fmt(user_tol)} + reproducibility bound {_fmt(slack)}" if slack else f"tolerance {_fmt(tol)}"
         detail = (f"{m} mean {_fmt(cur)} vs baseline {_fmt(base)}: {change} "
-                  f"(tolerance {_fmt(tol)}, {spec.better} is better)")
+                  f"({allowed}, {spec.better} is better)")
         checks.append(Check("baseline", m, cur, limit, passed, detail))
     return checks, version_mismatches(current, baseline, common), _baseline_notes(current, baseline)
 
@@ -272,5 +281,6 @@ def run_checks(result: Mapping[str, Any], options: CheckOptions,
         "items": [c.as_dict() for c in checks],
         "baseline": None if baseline is None else {
             "path": baseline_path, "version_mismatches": mismatches, "notes": notes,
-            "tolerances": {m: float(options.tolerances.get(m, 0.0)) for m in result["metrics"]}},
+            "tolerances": {m: float(options.tolerances.get(m, 0.0)) for m in result["metrics"]},
+            "reproducibility_bounds": {m: registry.get(m).reproducibility.as_dict() for m in result["metrics"]}},
     }
