@@ -215,6 +215,10 @@ class _Command(click.Command):
               help="Score boxes whose ground-truth region has no pixel of their label (normally refused: in SISM "
                    "the target always exists, so this is almost always a label id-space mistake); warns and "
                    "records the count in the JSON metadata.")
+@click.option("--allow-stuff-target", is_flag=True,
+              help="With --class-names (or a task): score boxes whose label is a class without instances (road, "
+                   "building, sky...; normally refused: in SISM the target is an object, so this is almost always "
+                   "an id-space mistake such as Cityscapes trainIds on labelIds maps).")
 @click.option("--allow-unmatched", is_flag=True,
               help="Skip files without a counterpart and boxes.json entries without a pair (listed in the output).")
 @click.option("--color-map", "color_map_path", metavar="JSON", type=click.Path(exists=True, dir_okay=False),
@@ -248,7 +252,7 @@ class _Command(click.Command):
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
          report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
-         allow_absent_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
+         allow_absent_target, allow_stuff_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
          compile, gt_cache, sfd_gt_stats, processes, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
@@ -279,7 +283,7 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         try:
             dist, device = init_from_env(device, uses_device=classifier_needed)
         except SemMetricError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {e.for_cli()}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
     main_rank = dist is None or dist.is_main
     warn = _warn if main_rank else (lambda msg: None)
@@ -311,10 +315,11 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
                                checks=check_options, allow_absent_target=allow_absent_target, warn=warn,
-                               cli_options=_cli_options(ctx.params), class_names=class_names, distributed=dist)
+                               cli_options=_cli_options(ctx.params), class_names=class_names, distributed=dist,
+                               allow_stuff_target=allow_stuff_target)
     except SemMetricError as e:
         if main_rank:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {e.for_cli()}", err=True)
         code = EXIT_BAD_INPUT
     else:
         report_options = None if report_dir is None else {"out_dir": report_dir, "k": report_k or 8,
@@ -366,7 +371,7 @@ def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, 
     try:
         report.write_outputs({p: t for p, t in texts.items() if p != "-"})
     except InputError as e:
-        click.echo(f"error: {e}", err=True)
+        click.echo(f"error: {e.for_cli()}", err=True)
         return EXIT_BAD_INPUT
     if "-" in texts:
         click.echo(texts["-"], nl=False)

@@ -87,18 +87,19 @@ class Distributed:
         try:
             payload: Tuple[Any, ...] = ("ok", fn())
         except SemMetricError as e:
-            payload = ("error", type(e).__name__, str(e))
+            payload = ("error", type(e).__name__, str(e), e.cli_message)
         except Exception as e:  # noqa: BLE001 - reported to every rank, then raised as SemMetricError
             traceback.print_exc(file=sys.stderr)
-            payload = ("error", "internal", f"internal error ({type(e).__name__}: {e})")
+            payload = ("error", "internal", f"internal error ({type(e).__name__}: {e})", None)
         parts = self.gather(payload)
         failed = [(r, p) for r, p in enumerate(parts) if p[0] == "error"]
         if failed:
-            r, (_, kind, msg) = failed[0]
+            r, (_, kind, msg, cli_msg) = failed[0]
             if len(failed) < self.world_size:
-                msg = f"{msg} (on rank {r} of {self.world_size})"
+                where = f" (on rank {r} of {self.world_size})"
+                msg, cli_msg = msg + where, None if cli_msg is None else cli_msg + where
             cls = {"InputError": InputError, "WeightsError": WeightsError}.get(kind, SemMetricError)
-            raise cls(msg)
+            raise cls(msg, cli_message=cli_msg)
         return [p[1] for p in parts]
 
     def finish(self, exit_code: int) -> int:

@@ -9,7 +9,19 @@ EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
 class SemMetricError(Exception):
-    """Base class of all errors raised on purpose by sem-metric."""
+    """Base class of all errors raised on purpose by sem-metric.
+
+    ``cli_message`` (optional) is the same message phrased for the command line (``--color-map
+    colors.json`` where the Python message says ``color_map={...}``); :meth:`for_cli` returns it.
+    """
+
+    def __init__(self, message: str = "", *, cli_message: Optional[str] = None):
+        super().__init__(message)
+        self.cli_message = cli_message
+
+    def for_cli(self) -> str:
+        """The message as a command prints it (the CLI phrasing when there is one)."""
+        return self.cli_message or str(self)
 
 
 class InputError(SemMetricError, ValueError):
@@ -29,7 +41,7 @@ def run_command(main: Callable[[Optional[List[str]]], int], argv: Optional[List[
     try:
         return main(argv)
     except SemMetricError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e.for_cli()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

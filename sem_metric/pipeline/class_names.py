@@ -28,7 +28,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from ..errors import InputError
 from ..sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES
 
-__all__ = ["BUILTIN_CLASS_NAMES", "CITYSCAPES_NAMES", "CAMVID_NAMES", "ADE20K_NAMES", "COCO_NAMES",
+__all__ = ["BUILTIN_CLASS_NAMES", "STUFF_IDS", "CITYSCAPES_TRAIN_TO_LABEL_ID", "CITYSCAPES_NAMES", "CAMVID_NAMES", "ADE20K_NAMES", "COCO_NAMES",
            "ClassNames", "load_class_names", "coco_counterpart", "COCO_SYNONYMS"]
 
 #: COCO category id -> name (the 80 thing classes; Sem's classifier output space, in another id space).
@@ -64,6 +64,25 @@ ADE20K_NAMES: Dict[int, str] = dict(enumerate((
     "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light", "tray",
     "ashcan", "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator",
     "glass", "clock", "flag")))
+
+#: Cityscapes trainIds 0..18 -> labelIds (the 19 evaluated classes; trainId 255 = ignore).
+CITYSCAPES_TRAIN_TO_LABEL_ID: Dict[int, int] = dict(enumerate(
+    (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33)))
+
+#: Ids of each built-in set whose class has no instances (stuff, void): in SISM (Sec. 3) the target
+#: l^t is an object, so such a box label is almost always an id-space mistake. Cityscapes: every labelId
+#: without ``hasInstances`` (0..23); CamVid: all but car, pedestrian, bicyclist; ADE20K: the unambiguous
+#: stuff classes (surfaces, terrain, sky, water, vegetation masses); COCO: 0 and the COCO-Stuff / panoptic
+#: stuff category ids 92..200.
+_ADE20K_STUFF_NAMES = ("other", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk",
+                       "earth", "mountain", "water", "sea", "field", "sand", "path", "runway", "river", "hill",
+                       "land", "dirt track", "lake", "waterfall", "stairway", "stairs")
+STUFF_IDS: Dict[str, frozenset] = {
+    "cityscapes": frozenset(range(0, 24)),
+    "camvid": frozenset({0, 1, 2, 3, 4, 5, 6, 7, 11}),
+    "ade20k": frozenset(i for i, n in ADE20K_NAMES.items() if n in _ADE20K_STUFF_NAMES),
+    "coco": frozenset({0} | set(range(92, 201))),
+}
 
 #: ``--class-names`` built-in sets (conventions in the module docstring).
 BUILTIN_CLASS_NAMES: Dict[str, Dict[int, str]] = {
@@ -126,6 +145,27 @@ class ClassNames:
         """``"26 car"``, or ``"26"`` when the id has no name."""
         n = self.name(class_id)
         return f"{int(class_id)} {n}" if n else str(int(class_id))
+
+    def is_stuff(self, class_id: int) -> bool:
+        """Whether ``class_id`` is a class without instances in this built-in set (:data:`STUFF_IDS`).
+
+        User tables know nothing about stuff: always False for them.
+        """
+        return int(class_id) in STUFF_IDS.get(self.source, frozenset())
+
+    def intended_id(self, class_id: int) -> Optional[str]:
+        """For a stuff id: the object class the user probably meant, from a known id-space confusion.
+
+        Cityscapes: ``class_id`` read as a trainId (``11`` -> trainId person -> labelId 24). None when
+        no known confusion leads to an object class.
+        """
+        cid = int(class_id)
+        if self.source == "cityscapes" and cid in CITYSCAPES_TRAIN_TO_LABEL_ID:
+            label_id = CITYSCAPES_TRAIN_TO_LABEL_ID[cid]
+            if not self.is_stuff(label_id):
+                return (f"trainId {cid} is {self.name(label_id)!r}, whose labelId is {label_id}: "
+                        f"use label {label_id}")
+        return None
 
     def describe(self) -> Any:
         """JSON-friendly record: the built-in name / file path, or the mapping itself."""

@@ -65,6 +65,9 @@ from .checks import RESULT_SCHEMA, CheckOptions, run_checks
 from .class_names import load_class_names
 from .per_class import per_class_breakdown
 from .io import BoxSpec, parse_boxes, validate_boxes
+from .target_checks import LISTED as _ABSENT_LISTED
+from .target_checks import absent_target_error, check_stuff_targets, instance_map_like
+from .target_checks import listing as _absent_listing
 
 __all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "RESULT_SCHEMA"]
 
@@ -261,12 +264,6 @@ class _SemRunner:
 
 
 # ------------------------------------------------------------------------------------ core loop
-_ABSENT_LISTED = 5
-
-
-def _absent_listing(absent: Sequence[Mapping[str, Any]]) -> str:
-    shown = ", ".join(f"{a['file']!r} box {a['box_index']} (label {a['label']})" for a in absent[:_ABSENT_LISTED])
-    return shown + (f" and {len(absent) - _ABSENT_LISTED} more" if len(absent) > _ABSENT_LISTED else "")
 
 def _crop_to_boxes(pred: np.ndarray, gt: np.ndarray, specs: Sequence[BoxSpec]
                    ) -> Tuple[np.ndarray, np.ndarray, List[BoxSpec]]:
@@ -342,7 +339,10 @@ class _Stream:
         p, g, local = _crop_to_boxes(pred, gt, specs)
         for i, s in enumerate(local):
             if not object_crop(g, s.box, s.label).any():
-                self.absent.append({"file": name, "box_index": i, "label": s.label})
+                entry = {"file": name, "box_index": i, "label": s.label}
+                if instance_map_like(g[s.box.slices], s.label):
+                    entry["instance_ids"] = True   # a Cityscapes instanceIds map given as ground truth
+                self.absent.append(entry)
                 self.absent_pair.append(self.index)
         refusing = bool(self.absent) and not self.allow_absent_target  # the run will be refused: skip Sem
         n = len(local)
@@ -440,12 +440,7 @@ class _Stream:
         """
         if not self.absent or self.allow_absent_target:
             return
-        raise InputError(
-            f"{len(self.absent)} of {len(self.rows)} box(es) have no pixel of their target label inside the box "
-            f"in the ground truth: {_absent_listing(self.absent)}. In SISM the target object always exists in "
-            "the ground truth, so this is almost always an id-space mistake: box labels must be class ids of the "
-            "label maps themselves (e.g. Cityscapes labelIds such as 26 for car, not trainIds such as 13). Fix "
-            "the labels, or pass --allow-absent-target (allow_absent_target=True) to score these boxes anyway.")
+        raise absent_target_error(self.absent, len(self.rows))
 
     def core(self) -> Dict[str, Any]:
         """Rows in canonical key order, means, totals, Sem metadata."""
@@ -478,7 +473,7 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
               options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
               warn: Optional[Callable[[str], None]], class_names: Any = None,
-              distributed: Any = None) -> Optional[Dict[str, Any]]:
+              distributed: Any = None, allow_stuff_target: bool = False) -> Optional[Dict[str, Any]]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
 
     With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
@@ -489,8 +484,10 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
     if sem_options is not None and sem_options.warn is None:
         sem_options = dataclasses.replace(sem_options, warn=warn)
     options["allow_absent_target"] = bool(allow_absent_target)
+    options["allow_stuff_target"] = bool(allow_stuff_target)
     checks = checks or CheckOptions()
     checks.validate(metrics)
+    stuff = check_stuff_targets(specs, class_names, allow_stuff_target)
     baseline, baseline_path = checks.load_baseline()
     if not any(specs.values()):
         raise InputError(f"nothing to evaluate: {nothing_hint}")
@@ -517,6 +514,10 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             stream.sem.save()
     core = stream.core()
     absent = core["absent_target"]
+    if stuff:
+        warn(f"{len(stuff)} box(es) have a target label of a class without instances "
+             f"({_absent_listing(stuff, class_names)}); scored anyway because of --allow-stuff-target "
+             "(allow_stuff_target=True)")
     if absent["count"]:
         warn(f"{absent['count']} of {len(core['rows'])} box(es) have no pixel of their target label inside the box "
              f"in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
@@ -545,6 +546,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
             "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
             "sem": core["sem_meta"],
             "absent_target": absent,
+            "stuff_target": {"count": len(stuff), "first": stuff[:_ABSENT_LISTED]},
+            "reproducibility": {m: registry.get(m).reproducibility.as_dict() for m in metrics},
             "inputs": inputs,
             "options": options,
             "world_size": world_size,
@@ -564,7 +567,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
 def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None, sem_options: Any = None,
                      progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
                      allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
-                     class_names: Any = None, distributed: Any = None) -> Optional[Dict[str, Any]]:
+                     class_names: Any = None, distributed: Any = None,
+                     allow_stuff_target: bool = False) -> Optional[Dict[str, Any]]:
     """Evaluate already-loaded maps (paper Sec. 4.1 metrics, Sem of Eq. 10 when asked).
 
     ``samples``: a mapping ``name -> (pred, gt)`` or a sequence of ``(name, pred, gt)``; maps are 2-D
@@ -577,7 +581,10 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
     :class:`InputError`; samples without boxes are counted in ``pairs_without_boxes``. A box whose
     ground-truth region has no pixel of its label is an :class:`InputError` (an id-space mistake in SISM,
     Sec. 3) unless ``allow_absent_target``, which scores it with a warning (``warn``, default
-    :func:`warnings.warn`) and records the count in ``metadata.absent_target``.
+    :func:`warnings.warn`) and records the count in ``metadata.absent_target``. With ``class_names`` of a
+    built-in set, a box label of a class without instances (stuff, e.g. Cityscapes labelId 11 building)
+    is an :class:`InputError` too unless ``allow_stuff_target`` (``metadata.stuff_target``; see
+    :mod:`sem_metric.pipeline.target_checks`).
     ``distributed``: see :func:`evaluate_dirs`. Returns the result dict described in the module docstring.
     """
     metrics = registry.parse_metrics(metrics)
@@ -609,7 +616,8 @@ def evaluate_samples(samples: Any, boxes: Mapping[str, Any], metrics: Any = None
                "class_names": None if names_table is None else names_table.describe()}
     return _evaluate(items, len(triples), specs, metrics, so, checks, progress, {}, [], {"source": "memory"},
                      options, f"no sample has a box (boxes given for {len(specs)} of {len(triples)} samples)",
-                     allow_absent_target, warn, names_table, _distributed(distributed))
+                     allow_absent_target, warn, names_table, _distributed(distributed),
+                     allow_stuff_target=allow_stuff_target)
 
 
 def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = None,
@@ -617,7 +625,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
                   allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                   cli_options: Optional[Mapping[str, Any]] = None, class_names: Any = None,
-                  distributed: Any = None) -> Optional[Dict[str, Any]]:
+                  distributed: Any = None, allow_stuff_target: bool = False) -> Optional[Dict[str, Any]]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
     Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
@@ -632,7 +640,8 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     :class:`InputError` naming the first boxes and the likely cause (label ids from another id space,
     e.g. Cityscapes trainIds instead of labelIds) unless ``allow_absent_target`` (then a warning via
     ``warn`` and ``metadata.absent_target``). ``cli_options`` is recorded as ``metadata.options.cli``.
-    ``class_names``: names of the class ids for ``per_class`` (as in :func:`evaluate_samples`).
+    ``class_names``: names of the class ids for ``per_class`` (as in :func:`evaluate_samples`); with a
+    built-in set, stuff target labels are refused unless ``allow_stuff_target`` (as there).
     ``distributed``: None (one process), True (the initialised ``torch.distributed`` default group) or a
     :class:`sem_metric.distributed.Distributed`: pairs are sharded by index over the ranks, rank 0 gets
     the same result as one process (``metadata.world_size`` records the number of processes) and the
@@ -684,7 +693,8 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     hint = (f"boxes.json {os.fspath(boxes_path)!r} has no box for any of the {len(pairs)} pairs (keys must be "
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
-                     options, hint, allow_absent_target, warn, names_table, _distributed(distributed))
+                     options, hint, allow_absent_target, warn, names_table, _distributed(distributed),
+                     allow_stuff_target=allow_stuff_target)
 
 
 def _distributed(value: Any) -> Any:

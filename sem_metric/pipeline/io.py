@@ -35,6 +35,14 @@ _CONVERT_HINT = (
     "(ids < 65536) or 'P' (palette index = class id, the palette colours are ignored), or a 2-D "
     "integer .npy; or pass a colour -> class id mapping, color_map={(r, g, b): id}."
 )
+#: the same advice for the command line (sem-score's option instead of the Python argument)
+_CONVERT_HINT_CLI = _CONVERT_HINT.replace(
+    "color_map={(r, g, b): id}", '--color-map colors.json (a JSON object {"#rrggbb": id, ...})')
+
+
+def _not_a_label_map(message: str) -> InputError:
+    """An InputError ending with the how-to-convert advice, phrased for Python and for the CLI."""
+    return InputError(f"{message} {_CONVERT_HINT}", cli_message=f"{message} {_CONVERT_HINT_CLI}")
 
 
 def _as_path(path: Any, what: str) -> Path:
@@ -210,7 +218,7 @@ def read_label_map(path: PathLike, color_map: Optional[Mapping[Any, int]] = None
         return _native(as_label_map(arr, str(p)))
     if mode in ("RGB", "RGBA"):
         if color_map is None:
-            raise InputError(f"{p} is an {mode} colour image, not a label map of class ids. {_CONVERT_HINT}")
+            raise _not_a_label_map(f"{p} is an {mode} colour image, not a label map of class ids.")
         return _apply_color_map(arr, color_map, p)
     if mode in ("LA", "PA"):
         raise InputError(
@@ -218,8 +226,8 @@ def read_label_map(path: PathLike, color_map: Optional[Mapping[Any, int]] = None
             f"{mode[0]} (e.g. Image.open(path).convert('{mode[0]}') keeps the class ids)"
         )
     if mode == "F":
-        raise InputError(f"{p}: float image (mode F); label maps must hold integer class ids. {_CONVERT_HINT}")
-    raise InputError(f"{p}: unsupported image mode {mode!r} for a label map. {_CONVERT_HINT}")
+        raise _not_a_label_map(f"{p}: float image (mode F); label maps must hold integer class ids.")
+    raise _not_a_label_map(f"{p}: unsupported image mode {mode!r} for a label map.")
 
 
 def read_rgb_image(path: PathLike) -> np.ndarray:
