@@ -1,0 +1,42 @@
+"""Scoring predictions on a SISM task directory: ``sem-score PRED_DIR --task TASK_DIR`` (paper Sec. 4.1, Eq. 10).
+
+The task gives the ground truth (``gt/``) and the boxes (``boxes.json``); it must verify
+(:func:`sem_metric.task.load.require_verified`), so a modified ground truth or boxes file is never scored
+as the protocol. The protocol and the task digest are recorded in the result's ``metadata.task``; the
+registry's ``task_digest`` version key (:data:`sem_metric.registry.VERSION_KEYS`) makes a baseline made
+on another task not comparable.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple
+
+__all__ = ["resolve_task", "task_metadata", "evaluate_task"]
+
+
+def task_metadata(task: Any) -> Dict[str, Any]:
+    """``metadata.task`` of a result scored on ``task`` (a :class:`sem_metric.task.load.Task`): protocol
+    name, version and parameters digest-relevant to comparability, the task digest and its definition."""
+    p = task.protocol
+    return {"protocol": p["name"], "protocol_version": p["version"], "dataset": p["dataset"],
+            "digest": task.digest, "digest_version": task.meta.get("digest_version"),
+            "samples": task.meta["counts"]["samples"], "path": os.fspath(task.path)}
+
+
+def resolve_task(task_dir: "str | os.PathLike[str]") -> Tuple[str, str, Dict[str, Any]]:
+    """``(gt_dir, boxes_json, metadata)`` of a verified task directory (raises :class:`InputError` when it does
+    not verify), for :func:`sem_metric.pipeline.evaluate.evaluate_dirs`."""
+    from .load import require_verified
+
+    task = require_verified(task_dir)
+    return os.fspath(task.gt_dir), os.fspath(task.boxes_path), task_metadata(task)
+
+
+def evaluate_task(pred_dir: str, task_dir: str, metrics: Any = None, **kwargs: Any) -> Optional[Dict[str, Any]]:
+    """Score the predictions in ``pred_dir`` (one map per sample, at the paths of ``incomplete/``) on the
+    task ``task_dir``: :func:`sem_metric.pipeline.evaluate.evaluate_dirs` with the task's ground truth and
+    boxes, ``metadata.task`` recorded (Sec. 4.1 metrics; Sem of Eq. 10 when asked)."""
+    from ..pipeline.evaluate import evaluate_dirs
+
+    gt_dir, boxes, meta = resolve_task(task_dir)
+    return evaluate_dirs(pred_dir, gt_dir, boxes, metrics=metrics, task=meta, **kwargs)
