@@ -473,7 +473,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
               options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
               warn: Optional[Callable[[str], None]], class_names: Any = None,
-              distributed: Any = None, allow_stuff_target: bool = False) -> Optional[Dict[str, Any]]:
+              distributed: Any = None, allow_stuff_target: bool = False,
+              task: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
 
     With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
@@ -559,6 +560,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
         result["metadata"]["dataset_metrics"] = core["dataset_meta"]
     if core["dataset_runtime"]:
         result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
+    if task is not None:  # sem-score --task: protocol and task digest (registry version key "task_digest")
+        result["metadata"]["task"] = dict(task)
     result["checks"] = run_checks(result, checks, baseline, baseline_path)
     return result
 
@@ -625,7 +628,8 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
                   progress: Optional[Progress] = None, checks: Optional[CheckOptions] = None,
                   allow_absent_target: bool = False, warn: Optional[Callable[[str], None]] = None,
                   cli_options: Optional[Mapping[str, Any]] = None, class_names: Any = None,
-                  distributed: Any = None, allow_stuff_target: bool = False) -> Optional[Dict[str, Any]]:
+                  distributed: Any = None, allow_stuff_target: bool = False,
+                  task: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
     """Evaluate a folder of predicted label maps against a folder of ground truths (paper Sec. 4.1, Eq. 10).
 
     Files are paired by relative path (``io.pair_files``); ``boxes_path`` is a ``boxes.json``
@@ -645,7 +649,8 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     ``distributed``: None (one process), True (the initialised ``torch.distributed`` default group) or a
     :class:`sem_metric.distributed.Distributed`: pairs are sharded by index over the ranks, rank 0 gets
     the same result as one process (``metadata.world_size`` records the number of processes) and the
-    other ranks get None.
+    other ranks get None. ``task``: the description of a verified SISM task (``sem-score --task``,
+    :func:`sem_metric.task.scoring.resolve_task`), recorded as ``metadata.task``.
     """
     from ..sem.weights import sha256_file
     from . import io as sio
@@ -694,7 +699,7 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
             "paths relative to PRED_DIR/GT_DIR, e.g. 'city/0001.png')")
     return _evaluate(items(), len(pairs), specs, metrics, so, checks, progress, counts, skipped_rows, inputs,
                      options, hint, allow_absent_target, warn, names_table, _distributed(distributed),
-                     allow_stuff_target=allow_stuff_target)
+                     allow_stuff_target=allow_stuff_target, task=task)
 
 
 def _distributed(value: Any) -> Any:
