@@ -41,10 +41,13 @@ class VersionKey:
 
     ``path`` is the key path inside ``result["metadata"]``; ``description`` names it in messages.
     Two results are comparable on a metric only when all of the metric's version keys are equal.
+    ``every_metric``: the key defines every metric's numbers (e.g. the SISM task: which objects are
+    removed), whatever the metric's own ``version_keys``.
     """
 
     description: str
     path: Tuple[str, ...]
+    every_metric: bool = False
 
     def lookup(self, metadata: Mapping[str, Any]) -> Any:
         """The value at :attr:`path` in ``metadata`` (None when any level is missing)."""
@@ -63,6 +66,8 @@ VERSION_KEYS: Dict[str, VersionKey] = {
     "sem_weights_sha256": VersionKey("Sem classifier weights sha256", ("sem", "classifier", "sha256")),
     "sem_preprocessing_version": VersionKey(
         "Sem preprocessing version (PREPROCESSING_VERSION)", ("sem", "preprocessing_version")),
+    # sem-score --task: every metric depends on which objects the task removes (sem_metric.task)
+    "task_digest": VersionKey("SISM task digest (sem-task)", ("task", "digest"), every_metric=True),
 }
 
 

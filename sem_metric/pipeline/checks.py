@@ -135,6 +135,7 @@ def version_mismatches(current: Mapping[str, Any], baseline: Mapping[str, Any],
     """
     cur, base = registry.version_fingerprint(current), registry.version_fingerprint(baseline)
     wanted = {k for m in metrics for k in registry.get(m).version_keys}
+    wanted |= {k for k, key in registry.VERSION_KEYS.items() if key.every_metric}  # e.g. the task digest
     return [f"{key.description}: baseline {base[name]!r}, this run {cur[name]!r}"
             for name, key in registry.VERSION_KEYS.items() if name in wanted and cur[name] != base[name]]
 
