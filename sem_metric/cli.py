@@ -38,6 +38,7 @@ _HELP = f"""Score the label maps in PRED_DIR against those in GT_DIR inside the 
 Files pair by relative path (recursive; .png in mode L/P/I;16/I, or 2-D integer .npy). BOXES is a JSON
 object {{"rel/path.png": [{{"bbox": [x0, y0, x1, y1], "label": id}}, ...]}} (pixels, x1/y1 exclusive,
 labels are class ids of the maps, e.g. Cityscapes labelIds). One sample = one box.
+`sem-score PRED_DIR --task TASK_DIR` takes GT_DIR and BOXES from a verified task built by sem-task.
 
 \b
 Metrics (default {",".join(registry.default_names())}; NN is the mean number of noise pixels per sample;
@@ -178,9 +179,12 @@ class _Command(click.Command):
 @click.command(cls=_Command, help=_HELP,
                context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("pred_dir", type=click.Path(exists=True, file_okay=False, dir_okay=True))
-@click.argument("gt_dir", type=click.Path(exists=True, file_okay=False, dir_okay=True))
-@click.option("--boxes", "boxes_path", required=True, metavar="BOXES",
+@click.argument("gt_dir", required=False, type=click.Path(exists=True, file_okay=False, dir_okay=True))
+@click.option("--boxes", "boxes_path", metavar="BOXES",
               type=click.Path(exists=True, dir_okay=False), help="boxes.json (see above).")
+@click.option("--task", "task_dir", metavar="TASK_DIR", type=click.Path(exists=True, file_okay=False, dir_okay=True),
+              help="A SISM task built by sem-task (instead of GT_DIR and --boxes): it must verify; its protocol and "
+                   "digest are recorded in metadata.task, and a --baseline made on another task is refused.")
 @click.option("--metrics", default=",".join(registry.default_names()), show_default=True, callback=_metrics_cb,
               help=f"Comma-separated subset of {','.join(registry.METRICS)}.")
 @click.option("--json", "json_path", metavar="PATH", callback=_output_cb,
@@ -250,13 +254,19 @@ class _Command(click.Command):
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version_cb,
               help="Show the package, label-map metrics, default Sem weights and preprocessing versions, and exit.")
 @click.pass_context
-def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, csv_path, per_class, class_names,
+def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, json_path, csv_path, per_class, class_names,
          report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
          allow_absent_target, allow_stuff_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
          compile, gt_cache, sfd_gt_stats, processes, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
     # ---- usage checks that need several options
+    if task_dir is not None and (gt_dir is not None or boxes_path is not None):
+        raise click.UsageError("--task TASK_DIR gives the ground truth and the boxes: pass PRED_DIR --task TASK_DIR "
+                               "without GT_DIR and --boxes")
+    if task_dir is None and (gt_dir is None or boxes_path is None):
+        raise click.UsageError("missing " + " and ".join(n for n, v in (("GT_DIR", gt_dir), ("--boxes BOXES", boxes_path))
+                                                          if v is None) + " (or pass --task TASK_DIR)")
     if json_path == "-" and csv_path == "-":
         raise click.UsageError("--json and --per-sample cannot both write to stdout ('-')")
     if json_path and csv_path and json_path != "-" and os.path.abspath(json_path) == os.path.abspath(csv_path):
@@ -312,11 +322,16 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, metrics, json_path, c
     if main_rank and not quiet and (force_progress or sys.stderr.isatty()):
         progress = _Progress("bar" if sys.stderr.isatty() else "lines")
     try:
+        task_meta = None
+        if task_dir is not None:  # a verified SISM task (sem_metric.task): its gt/, boxes.json and digest
+            from .task.scoring import resolve_task
+
+            gt_dir, boxes_path, task_meta = resolve_task(task_dir)
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
                                checks=check_options, allow_absent_target=allow_absent_target, warn=warn,
                                cli_options=_cli_options(ctx.params), class_names=class_names, distributed=dist,
-                               allow_stuff_target=allow_stuff_target)
+                               allow_stuff_target=allow_stuff_target, task=task_meta)
     except SemMetricError as e:
         if main_rank:
             click.echo(f"error: {e.for_cli()}", err=True)
