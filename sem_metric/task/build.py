@@ -95,8 +95,12 @@ def resolve_protocol(protocol: Union[str, Protocol], data_root: str,
         if inst is None:
             continue
         sel = inst > 0
-        pairs = np.unique(np.stack([seg[sel], inst[sel]]), axis=1) if sel.any() else np.zeros((2, 0), np.int64)
-        for c in pairs[0].tolist():
+        if not sel.any():
+            continue
+        ids = inst[sel]
+        span = int(ids.max()) + 1
+        pairs = np.unique(seg[sel] * span + ids)  # one entry per (class, instance) pair
+        for c in (pairs // span).tolist():
             if c != 0:
                 counts[c] = counts.get(c, 0) + 1
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: p.top_k]
@@ -149,9 +153,9 @@ def encode_png(seg: np.ndarray, where: str) -> bytes:
     if seg.size and int(seg.min()) < 0:
         raise InputError(f"{where}: negative class ids cannot be written")
     if top < 256:
-        im = Image.fromarray(np.ascontiguousarray(seg.astype(np.uint8)), mode="L")
+        im = Image.fromarray(np.ascontiguousarray(seg.astype(np.uint8)))  # mode L
     elif top < 65536:
-        im = Image.fromarray(np.ascontiguousarray(seg.astype(np.uint16)), mode="I;16")
+        im = Image.fromarray(np.ascontiguousarray(seg.astype(np.uint16)))  # mode I;16
     else:
         raise InputError(f"{where}: class ids up to {top} do not fit a 16-bit PNG")
     buf = io.BytesIO()
@@ -230,6 +234,9 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     names = dict(p.classes)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_p.name}.sem-task-", dir=os.fspath(out_p.parent.resolve())))
     try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # a plain mkdir's permissions, not mkdtemp's 0700
         (tmp / "gt").mkdir()
         (tmp / "incomplete").mkdir()
         files: Dict[str, str] = {}
