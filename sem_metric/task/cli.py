@@ -71,8 +71,9 @@ def list_cmd(as_json: bool) -> None:
                "--resolution, --instances")
 
 
-def _progress(quiet: bool):
-    if quiet:
+def _progress(quiet: bool, force: bool):
+    """Progress lines on stderr when it is a terminal (or with --progress), never with --quiet."""
+    if quiet or not (force or sys.stderr.isatty()):
         return None
     state = {"next": 0}
 
@@ -103,9 +104,11 @@ def _progress(quiet: bool):
               help="custom: connectivity of the connected components.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N maps (smoke tests; "
                                                                         "recorded in task.json).")
+@click.option("--progress", "force_progress", is_flag=True, help="Progress lines on stderr even when it is not a "
+                                                                  "terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resolution, instances_dir, one_per_image,
-              seed, connectivity, limit, quiet) -> None:
+              seed, connectivity, limit, force_progress, quiet) -> None:
     """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT."""
     from .build import build_task
     from .load import format_show, load_task
@@ -124,7 +127,7 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
         if custom_given:
             raise click.UsageError(f"{', '.join(custom_given)} only apply to the custom protocol; a registered "
                                    f"protocol ({p.key}) is fixed")
-    build_task(p, data_root, out, progress=_progress(quiet), limit=limit)
+    build_task(p, data_root, out, progress=_progress(quiet, force_progress), limit=limit)
     if not quiet:
         click.echo(format_show(load_task(out)), nl=False)
 

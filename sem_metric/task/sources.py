@@ -163,8 +163,11 @@ def _scan_cityscapes(protocol: Protocol, root: Path) -> List[SourceEntry]:
         files = sorted(folder.glob("*/*_gtFine_labelIds.png"))
         if not files:
             flat = sorted(folder.glob("*_gtFine_labelIds.png"))
+            train = sorted(folder.glob("*/*_gtFine_labelTrainIds.png"))
             found = (f"{len(flat)} labelIds file(s) directly in {folder} but no <city>/ subfolders" if flat
-                     else f"no <city>/*_gtFine_labelIds.png in {folder}")
+                     else f"found {len(train)} *_gtFine_labelTrainIds.png but no *_gtFine_labelIds.png in {folder}: "
+                          "the protocol reads labelIds (car = 26), not trainIds (car = 13); use the labelIds files"
+                     if train else f"no <city>/*_gtFine_labelIds.png in {folder}")
             raise InputError(f"{root}: {found}; {expected}")
     else:
         files = sorted(folder.glob("*_gtFine_labelIds.png"))
