@@ -52,7 +52,7 @@ CONFIGS: Dict[str, Any] = {
     "ISA avx2 (ATen)": ([], {"ATEN_CPU_CAPABILITY": "avx2"}, 1),
     "ISA avx2 (ATen + oneDNN)": ([], {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}, 1),
     "processes 2": ([], {}, 2),
-    "processes 3, batch 5": (["--batch-size", "5"], {}, 3),
+    "processes 3 + batch 5": (["--batch-size", "5"], {}, 3),
     "compile": (["--compile"], {}, 1),
 }
 

@@ -239,7 +239,7 @@ class _Command(click.Command):
                    "Use 1 on a machine whose cores are busy with other jobs.")
 @click.option("--compile", "compile", is_flag=True,
               help="torch.compile the Sem classifier: ~1.35x faster on a CPU after a one-time compilation "
-                   "(about a minute; seconds once cached); Sem within 1e-4 of the default eager mode.")
+                   "(about a minute; seconds once cached); Sem within its documented bound (2e-5) of eager mode.")
 @click.option("--gt-cache", "gt_cache", metavar="NPZ", type=click.Path(dir_okay=False),
               help="Cache of ground-truth classifier probabilities (.npz); created/updated as needed.")
 @click.option("--sfd-gt-stats", "sfd_gt_stats", metavar="NPZ", type=click.Path(dir_okay=False),

@@ -291,7 +291,7 @@ class SISMMetrics:
     :meth:`compute`.
 
     ``compute()`` equals the functional API on all samples seen (e.g. ``evaluate_samples``' means)
-    whatever the chunking or the number of processes: exactly for tIOU, hamm and NN, within 1e-6 for
+    whatever the chunking or the number of processes: exactly for tIOU, hamm and NN, within the registry bounds for
     Sem and SFD (float32 classifier, batch composition).
     """
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bounds import within
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -391,12 +392,38 @@ def test_torchrun_command(tmp_path, subprocess_env, one_torch_thread):
     assert len(two["samples"]) == len(one["samples"]) == 5
     for a, b in zip(two["samples"], one["samples"]):
         assert {k: v for k, v in a.items() if k != "sem"} == {k: v for k, v in b.items() if k != "sem"}
-        assert abs(a["sem"] - b["sem"]) <= 1e-6
+        assert a["sem"] == within("sem", b["sem"])
     assert all(two["means"][m] == one["means"][m] for m in ("tiou", "hamm", "nn"))
-    assert two["nn_total"] == one["nn_total"] and abs(two["means"]["sem"] - one["means"]["sem"]) <= 1e-6
+    assert two["nn_total"] == one["nn_total"] and two["means"]["sem"] == within("sem", one["means"]["sem"])
     for key in ("counts", "pairs_without_boxes", "skipped", "metrics", "checks"):
         assert two[key] == one[key], key
     assert two["metadata"]["sem"]["classifier"] == one["metadata"]["sem"]["classifier"]
+
+
+def test_processes_command(tmp_path, subprocess_env):
+    """As written, in a scratch copy of the example: sem-score starts 2 workers itself (issue 17, item 5)."""
+    (cmd,) = [c for c in readme_commands() if "--processes" in c]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    args = shlex.split(cmd)[1:] + ["--threads", "1"]
+    proc = subprocess.run([sys.executable, "-m", "sem_metric.cli", *args], cwd=tmp_path, env=subprocess_env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert two["metadata"]["world_size"] == 2 and len(two["samples"]) == 5
+
+
+@handles("python benchmarks/reproducibility.py")
+def test_reproducibility_command(tmp_path, subprocess_env):
+    """As written with a tiny set and the cheap configurations; the script checks its own bounds."""
+    (cmd,) = _command("python benchmarks/reproducibility.py")
+    args = shlex.split(cmd)[2:]
+    args[args.index("--out") + 1] = str(tmp_path / "r.json")
+    skip = "batch 1,batch 256,threads 2,gt-cache cold,ISA avx2 (ATen + oneDNN),processes 2,processes 3 + batch 5,compile"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproducibility.py"), *args, "--maps", "3",
+                           "--skip", skip], cwd=ROOT, env=subprocess_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert set(r["configs"]) == {"batch 7", "gt-cache warm", "ISA avx2 (ATen)"} and r["within_bounds"]
 
 
 @handles("python benchmarks/sfd/sfd_bias.py")

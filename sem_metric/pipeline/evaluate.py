@@ -89,7 +89,7 @@ class SemOptions:
     statistics file (:class:`sem_metric.sem.sfd.ShapeStats`, written or verified) or None; ``classifier``: an already loaded
     classifier (then ``weights`` is ignored); ``warn``: callback for warnings (default
     :func:`warnings.warn`); ``compile``: opt-in ``torch.compile`` of the classifier
-    (:func:`sem_metric.sem.classifier.compile_classifier`; Sem within 1e-4 of eager).
+    (:func:`sem_metric.sem.classifier.compile_classifier`; Sem within the registry bound of eager).
     """
 
     weights: Any = None

@@ -1,4 +1,4 @@
-"""Opt-in torch.compile of the Sem classifier (issue #10): Sem equals eager within 1e-4.
+"""Opt-in torch.compile of the Sem classifier (issue #10): Sem equals eager within the documented bound.
 
 The compiled test compiles EfficientNet-B0 once: about a minute on an idle 2-core CPU the first time
 (far longer on a heavily loaded one), a few seconds later, when torch's on-disk inductor cache is warm.
@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from sem_metric import registry
 from sem_metric.sem.metric import compute_sem_batch, probabilities_from_inputs
 
 
@@ -76,7 +77,7 @@ def test_compiled_sem_equals_eager_within_1e_4(one_torch_thread):
     assert compiled.sem_compiled and compiled.info["sha256"] == eager.info["sha256"]
     out = compute_sem_batch(preds, gts, boxes, labels, classifier=compiled, batch_size=8)
     print(f"compile + first batch: {time.perf_counter() - t:.1f} s")
-    assert np.abs(out - ref).max() <= 1e-4, (out, ref)
+    assert np.abs(out - ref).max() <= registry.get("sem").reproducibility.bound(1.0), (out, ref)
     assert (ref > 0.01).any()  # not a trivially zero comparison
     # through the pipeline: the compiled classifier is reused, runtime says so
     samples = [(f"s{i}", p, g) for i, (p, g) in enumerate(zip(preds, gts))]
@@ -84,4 +85,4 @@ def test_compiled_sem_equals_eager_within_1e_4(one_torch_thread):
     r = evaluate_samples(samples, box_map, metrics="sem",
                          sem_options={"classifier": compiled, "compile": True, "batch_size": 8})
     assert r["runtime"]["sem"]["compiled"] is True and r["metadata"]["options"]["sem"]["compile"] is True
-    np.testing.assert_allclose([s["sem"] for s in r["samples"]], ref, rtol=0, atol=1e-4)
+    np.testing.assert_allclose([s["sem"] for s in r["samples"]], ref, rtol=0, atol=registry.get("sem").reproducibility.bound(1.0))
