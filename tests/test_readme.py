@@ -150,7 +150,7 @@ def _block(marker):
 
 
 def test_python_blocks_are_all_tested():
-    assert len(python_blocks()) == 5, "a new README Python block needs a test here"
+    assert len(python_blocks()) == 6, "a new README Python block needs a test here"
 
 
 def test_readme_python_api_example_runs(monkeypatch, one_torch_thread):
@@ -314,10 +314,11 @@ def test_readme_layout_lists_exactly_the_modules():
     block = block[:block.index("```")]
     listed = {}
     for line in block.splitlines():
-        m = re.match(r"(sem_metric/(?:labelmap/|sem/|pipeline/)?)\s+([a-z_]+(?:, [a-z_]+)*)$", line.strip())
+        m = re.match(r"(sem_metric/(?:labelmap/|sem/|pipeline/|task/)?)\s+([a-z_]+(?:, [a-z_]+)*)$", line.strip())
         if m:
             listed[m.group(1)] = m.group(2).split(", ")
-    assert set(listed) == {"sem_metric/", "sem_metric/labelmap/", "sem_metric/sem/", "sem_metric/pipeline/"}
+    assert set(listed) == {"sem_metric/", "sem_metric/labelmap/", "sem_metric/sem/", "sem_metric/pipeline/",
+                           "sem_metric/task/"}
     for folder, names in listed.items():
         present = sorted(p.stem for p in (ROOT / folder).glob("*.py") if p.stem != "__init__")
         assert sorted(names) == present, (folder, names, present)
@@ -439,3 +440,70 @@ def test_sfd_bias_command(tmp_path, subprocess_env):
                    capture_output=True)
     res = json.loads((tmp_path / "b.json").read_text())
     assert res["feature_dim"] == 1280 and res["same_distribution"][0]["n"] == 3
+
+
+# ------------------------------------------------------------------------------ sem-task (issue 20)
+def _sem_task(args, cwd):
+    from sem_metric.task.cli import main
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return CliRunner().invoke(main, args, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+@handles("sem-task list")
+def test_sem_task_list_command():
+    (cmd,) = _command("sem-task list")
+    res = _sem_task(shlex.split(cmd)[1:], ROOT)
+    assert res.exit_code == 0 and {d["name"] for d in json.loads(res.stdout)} >= {"camvid-test", "cityscapes-val"}
+
+
+@handles("sem-task build camvid-test")
+@handles("sem-task verify")
+@handles("sem-task show")
+@handles("sem-score predictions/camvid --task")
+def test_camvid_task_loop(tmp_path, monkeypatch):
+    """The README's complete loop, as written, in a scratch folder: build, verify, show, the trivial model, score."""
+    _needs_data("camvid", "testannot")
+    data = lambda cmd: shlex.split(cmd.replace("../shared/data", str(DATA)))[1:]  # noqa: E731
+    for prefix in ("sem-task build camvid-test", "sem-task verify", "sem-task show"):
+        (cmd,) = _command(prefix)
+        res = _sem_task(data(cmd), tmp_path)
+        assert res.exit_code == 0, (cmd, res.stderr)
+    meta = json.loads((tmp_path / "tasks" / "camvid-test" / "task.json").read_text())
+    assert meta["digest"] in README and meta["counts"]["samples"] == 686
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_block("predictions/camvid"), "README.md", "exec"), {})
+    (cmd,) = _command("sem-score predictions/camvid --task")
+    res = _sem_score(shlex.split(cmd)[1:] + ["--metrics", "tiou,hamm,nn"], tmp_path)  # Sem: the table's number
+    assert res.exit_code == 0, res.stderr
+    result = json.loads((tmp_path / "camvid.json").read_text())
+    assert result["metadata"]["task"]["digest"] == meta["digest"]
+    for metric, value in result["means"].items():
+        shown = f"{value:.3f}" if metric == "nn" else f"{value:.4f}"
+        assert f"| the ellipse model above | " in README and shown in README, (metric, shown)
+    su = meta["null_model"]["means"]
+    assert f"| S^u itself (`null_model` in task.json) | {su['tiou']:.4f} | {su['hamm']:.4f} | {su['nn']:.3f} |" in README
+
+
+@handles("sem-score outputs/ --task")
+def test_ci_task_example(tmp_path, one_torch_thread):
+    """The CI check on a task, in a scratch repository whose task is built from the example (custom protocol)."""
+    from sem_metric.task import build_task, custom_protocol
+
+    (cmd,) = _command("sem-score outputs/ --task")
+    args = shlex.split(cmd)[1:]
+    build_task(custom_protocol("5,6,7"), str(ROOT / "examples" / "gt"), str(tmp_path / "data" / "camvid-test"))
+    shutil.copytree(tmp_path / "data" / "camvid-test" / "incomplete", tmp_path / "outputs")
+    (tmp_path / "ci").mkdir()
+    (tmp_path / ".cache").mkdir()
+    first = args[:args.index("--baseline")]
+    first[first.index("--json") + 1] = "ci/sem_baseline.json"
+    assert _sem_score(first, tmp_path).exit_code == 0
+    res = _sem_score(args, tmp_path)
+    assert res.exit_code == 0, res.output
+    result = json.loads((tmp_path / "sem.json").read_text())
+    assert result["checks"]["passed"] and result["metadata"]["task"]["protocol"] == "custom"
