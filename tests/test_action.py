@@ -168,3 +168,20 @@ def test_readme_workflow_example_uses_the_action():
     inputs = _action()["inputs"]
     assert set(ours[0]["with"]) <= set(inputs)
     assert {k for k, v in inputs.items() if v.get("required")} <= set(ours[0]["with"])
+
+
+def test_action_task_form(tmp_path):
+    """``task:`` instead of gt-dir / boxes runs ``sem-score PRED_DIR --task TASK_DIR`` (sem-task, issue 20)."""
+    from sem_metric.task import build_task, custom_protocol
+
+    task = tmp_path / "task"
+    meta = build_task(custom_protocol("5,6,7"), str(EXAMPLES / "gt"), str(task))
+    shutil.copytree(task / "incomplete", tmp_path / "pred")  # the null model S^u as the predictions
+    code, md, ws, ran, outputs = run_action(tmp_path, {"pred-dir": str(tmp_path / "pred"), "task": str(task)})
+    assert code == 0, ran
+    result = json.loads((ws / "sem-result.json").read_text())
+    assert result["metadata"]["task"]["digest"] == meta["digest"]
+    assert result["means"] == meta["null_model"]["means"]
+    code, md, ws, ran, outputs = run_action(tmp_path / "both", {"pred-dir": str(tmp_path / "pred"), "task": str(task),
+                                                                "gt-dir": "examples/gt"})
+    assert code == 2, ran

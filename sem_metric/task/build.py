@@ -183,8 +183,9 @@ def null_model_scores(rows: Sequence[Dict[str, Any]], class_names: Dict[int, str
 def _check_out(out: Path, protocol: Protocol) -> bool:
     """Whether ``out`` holds an earlier task of the same protocol to replace; errors for anything else."""
     if not out.exists() and not out.is_symlink():
-        if not out.parent.is_dir():
-            raise InputError(f"--out {os.fspath(out)!r}: parent folder {os.fspath(out.parent)!r} does not exist")
+        parent = next((q for q in out.absolute().parents if q.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise InputError(f"--out {os.fspath(out)!r}: {os.fspath(parent)!r} is a file, not a folder")
         return False
     if not out.is_dir():
         raise InputError(f"--out {os.fspath(out)!r} exists and is not a directory; choose a new path")
@@ -216,8 +217,8 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     name, ``NAME@VERSION`` or a :class:`Protocol`, e.g. :func:`sem_metric.task.custom_protocol`) from the
     dataset under ``data_root`` (Sec. 3 samples, Sec. 4.1 protocols). Returns the ``task.json`` content.
 
-    ``out`` must not exist, be empty, or hold an earlier task of the same protocol (then it is replaced
-    at the end). Bad data (layout, encodings, sizes) raises :class:`InputError` before ``out`` is
+    ``out`` must not exist (missing parent folders are created), be empty, or hold an earlier task of
+    the same protocol (then it is replaced at the end). Bad data (layout, encodings, sizes) raises :class:`InputError` before ``out`` is
     touched; an interruption leaves ``out`` as it was. ``progress(done, total)`` is called per map;
     ``limit`` keeps the first N maps (smoke tests; recorded).
     """
@@ -232,6 +233,7 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
         entries = entries[: int(limit)]
     p = resolve_protocol(p, data_root, entries)
     names = dict(p.classes)
+    out_p.parent.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_p.name}.sem-task-", dir=os.fspath(out_p.parent.resolve())))
     try:
         mask = os.umask(0)

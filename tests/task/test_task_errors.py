@@ -134,8 +134,12 @@ def test_out_exists_and_is_not_an_earlier_task_of_the_protocol(tmp_path, camvid_
     r = sem_task("build", "cityscapes-val", tmp_path / "cs", "--out", out)
     assert r.exit_code == 2 and "holds a task of protocol camvid-test@1" in error_line(r)
     assert (out / "task.json").read_bytes() == before
-    r = sem_task("build", "camvid-test", camvid_small, "--out", tmp_path / "no" / "such" / "dir")
-    assert r.exit_code == 2 and "does not exist" in error_line(r)
+    # missing parent folders are created, but only for good data
+    r = sem_task("build", "camvid-test", tmp_path / "nope", "--out", tmp_path / "no" / "such" / "dir")
+    assert r.exit_code == 2 and "does not exist" in error_line(r) and not (tmp_path / "no").exists()
+    assert sem_task("build", "camvid-test", camvid_small, "--out", tmp_path / "new" / "dir", "-q").exit_code == 0
+    r = sem_task("build", "camvid-test", camvid_small, "--out", tmp_path / "new" / "dir" / "task.json" / "x")
+    assert r.exit_code == 2 and "is a file" in error_line(r)
 
 
 def test_bad_custom_options(tmp_path, camvid_small):
