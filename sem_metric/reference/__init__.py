@@ -4,7 +4,8 @@
   :func:`sem_metric.labelmap.context_torch.context_filter`), ``DenoiseActivation`` (Eqs. 5-6, for
   training on any generator's logits), ``da_test`` (Eq. 9), ``fuse`` (Eqs. 2 / 8).
 * :mod:`.twosm` - TwoSM structure generator, PatchGAN discriminator and losses (Sec. 3.1, Eqs. 1 / 7).
-* :mod:`.sism_data` - SISM samples from label maps; CamVid, Cityscapes and ADE20K loaders.
+* :mod:`.sism_data` - SISM samples from label maps, built through :mod:`sem_metric.task` (objects, boxes,
+  S^u and the datasets' encodings live there); CamVid, Cityscapes and ADE20K loaders.
 * ``python -m sem_metric.reference.train`` / ``python -m sem_metric.reference.evaluate``.
 
 The public names below are exported lazily (``from sem_metric.reference import noise_filter`` works),

@@ -1,23 +1,27 @@
-"""SISM samples from label maps (paper Sec. 3, 3.1 and 4.1) and dataset loaders.
+"""SISM samples from label maps (paper Sec. 3, 3.1 and 4.1) for the reference models, built through
+:mod:`sem_metric.task`.
 
 A SISM sample is built from a complete label map S^c and a target object: the box B = {b, l^t} is the
 bounding box of the object, M is the box mask (Sec. 3.1), and the incomplete map S^u is S^c with the box
-filled with l^t (Sec. 3). Targets are instances when the dataset has instance ids (Cityscapes, ADE20K)
-and 8-connected components of the target class otherwise (CamVid, Pascal-style maps), with a minimum
-area measured at the working resolution.
+filled with l^t (Sec. 3). Objects, tight boxes, S^u, nearest-neighbour resizing, area thresholds and the
+datasets' encodings have one implementation, in :mod:`sem_metric.task` (``targets``, ``sources``); this
+module keeps the reference models' records, samples and torch dataset on top of it, and the names it
+always exported (``find_targets``, ``make_sample``, ``resize_nearest``, the loaders, ...).
 
-Loaders (all return :class:`LabelMapRecord` lists, label maps resized with nearest neighbour):
+Loaders (all return :class:`LabelMapRecord` lists, label maps resized with nearest neighbour), each a
+:mod:`sem_metric.task.sources` format:
 
 * :func:`load_camvid` - SegNet CamVid ``{train,val,test}annot/*.png`` (grayscale, 0..11, 11 unlabelled).
 * :func:`load_cityscapes` - ``gtFine/<split>/<city>/*_gtFine_labelIds.png`` + ``*_gtFine_instanceIds.png``
-  (instance id = class * 1000 + k for thing classes, = class id for stuff).
+  (instance id = class * 1000 + k for thing classes, = class id for stuff), or a flat folder of such pairs.
 * :func:`load_ade20k` - full ADE20K ``*_seg.png`` (class = R / 10 * 256 + G, instance in B) or
   SceneParsing ``annotations/<split>/*.png`` (grayscale class index, 0 = other).
 
-None of this is imported by the core package; label maps are read with :func:`sem_metric.pipeline.io.read_label_map`.
+None of this is imported by the core package.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +32,10 @@ import torch
 
 from ..errors import InputError
 from ..pipeline.class_names import CAMVID_NAMES
+from ..task import targets as _targets
+from ..task.protocols import Protocol
+from ..task.sources import decode_ade20k_seg, decode_cityscapes_instances  # noqa: F401 (public names)
+from ..task.targets import Target, min_area_pixels, resize_nearest  # noqa: F401 (public names)
 
 # --------------------------------------------------------------------------------------------------
 # dataset constants
@@ -46,7 +54,6 @@ CITYSCAPES_TARGETS = {"person": 24, "rider": 25, "car": 26, "truck": 27, "bus": 
 
 #: ADE20K SceneParsing (ADEChallengeData2016) has 150 classes + 0 = other.
 ADE20K_SCENEPARSING_NUM_CLASSES = 151
-
 
 
 def default_data_root() -> Path:
@@ -69,15 +76,6 @@ class LabelMapRecord:
     instances: Optional[np.ndarray] = None
 
 
-@dataclass(frozen=True)
-class Target:
-    """A target object (Sec. 3): box ``(x0, y0, x1, y1)`` (x1/y1 exclusive), label l^t, area in pixels."""
-
-    box: Tuple[int, int, int, int]
-    label: int
-    area: int
-
-
 @dataclass
 class SISMSample:
     """A SISM sample (Sec. 3, 3.1): S^c, S^u (box filled with l^t), M (box mask), box, l^t."""
@@ -91,92 +89,28 @@ class SISMSample:
     extra: dict = field(default_factory=dict)
 
 
-def resize_nearest(seg: np.ndarray, size_hw: Optional[Tuple[int, int]]) -> np.ndarray:
-    """Resize a label map (or instance map) to ``size_hw`` = (H, W) with nearest neighbour (Sec. 4.1
-    working resolution); ``None`` keeps the size. Returns int64."""
-    seg = np.asarray(seg)
-    if seg.ndim != 2:
-        raise InputError(f"resize_nearest: expected a 2-D label map, got shape {seg.shape}")
-    if size_hw is None or tuple(seg.shape) == tuple(size_hw):
-        return seg.astype(np.int64, copy=True)
-    h, w = int(size_hw[0]), int(size_hw[1])
-    if h <= 0 or w <= 0:
-        raise InputError(f"resize_nearest: size must be positive, got {size_hw}")
-    # exact nearest-neighbour index mapping (pixel centres), independent of PIL's integer modes
-    ys = np.minimum(((np.arange(h) + 0.5) * seg.shape[0] / h).astype(np.int64), seg.shape[0] - 1)
-    xs = np.minimum(((np.arange(w) + 0.5) * seg.shape[1] / w).astype(np.int64), seg.shape[1] - 1)
-    return seg[ys[:, None], xs[None, :]].astype(np.int64)
-
-
-def _bbox(mask: np.ndarray) -> Tuple[int, int, int, int]:
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
 def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.ndarray] = None,
                  min_area: int = 1, connectivity: int = 8) -> List[Target]:
-    """Target objects of the given classes in one label map (Sec. 3: B = {b, l^t}).
-
-    With ``instances`` (same shape as ``seg``), each instance id > 0 whose pixels have a target class
-    is one object (pixels of the instance that carry another class are ignored). Without it, every
-    ``connectivity``-connected component (8 or 4) of a target class is one object. Objects with fewer
-    than ``min_area`` pixels are dropped. The box is the object's bounding box, x1/y1 exclusive.
-    Deterministic order: by label, then by (y0, x0, x1, y1).
-    """
-    from scipy import ndimage
-
-    seg = np.asarray(seg)
-    if seg.ndim != 2:
-        raise InputError(f"find_targets: expected a 2-D label map, got shape {seg.shape}")
-    if connectivity not in (4, 8):
-        raise InputError(f"find_targets: connectivity must be 4 or 8, got {connectivity}")
-    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
-    out: List[Target] = []
-    for label in sorted({int(l) for l in labels}):
-        cls = seg == label
-        if not cls.any():
-            continue
-        if instances is not None:
-            inst = np.asarray(instances)
-            if inst.shape != seg.shape:
-                raise InputError(f"find_targets: instance map shape {inst.shape} != label map "
-                                 f"shape {seg.shape}")
-            ids = np.unique(inst[cls])
-            comps = [(cls & (inst == i)) for i in ids if i > 0]
-        else:
-            lab, n = ndimage.label(cls, structure=structure)
-            comps = [lab == i for i in range(1, n + 1)]
-        found = []
-        for comp in comps:
-            area = int(comp.sum())
-            if area >= max(1, int(min_area)):
-                found.append(Target(_bbox(comp), label, area))
-        out.extend(sorted(found, key=lambda t: (t.box[1], t.box[0], t.box[2], t.box[3])))
-    return out
-
-
-def min_area_pixels(size_hw: Tuple[int, int], fraction: float) -> int:
-    """Minimum target-object area in pixels (cf. the 1% size filter of Sec. 4.1): ``ceil(fraction * H * W)``,
-    at least 1."""
-    return max(1, int(np.ceil(float(fraction) * size_hw[0] * size_hw[1])))
+    """Target objects of the given classes in one label map (Sec. 3: B = {b, l^t}) with at least
+    ``min_area`` pixels: :func:`sem_metric.task.targets.find_targets` (instances, or ``connectivity``-connected
+    components), then the area filter. Deterministic order: by label, then by (y0, x0, x1, y1)."""
+    found = _targets.find_targets(seg, labels, instances, connectivity=connectivity)
+    return [t for t in found if t.area >= max(1, int(min_area))]
 
 
 def make_sample(seg_c: np.ndarray, box: Sequence[int], label: int, name: str = "") -> SISMSample:
     """Build a SISM sample (Sec. 3): M_ij = 1 inside the box (Sec. 3.1), S^u = S^c with the box filled
-    with l^t. ``box`` = (x0, y0, x1, y1), x1/y1 exclusive, must lie inside the map and be non-empty."""
+    with l^t (:func:`sem_metric.task.targets.incomplete_map`). ``box`` = (x0, y0, x1, y1), x1/y1
+    exclusive, must lie inside the map and be non-empty."""
     seg_c = np.asarray(seg_c).astype(np.int64, copy=True)
     if seg_c.ndim != 2:
         raise InputError(f"make_sample({name!r}): expected a 2-D label map, got shape {seg_c.shape}")
+    try:
+        seg_u = _targets.incomplete_map(seg_c, box, label)
+    except InputError as e:
+        raise InputError(f"make_sample({name!r}): {e}") from None
     x0, y0, x1, y1 = (int(v) for v in box)
-    h, w = seg_c.shape
-    if not (0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h):
-        raise InputError(f"make_sample({name!r}): box {tuple(box)} is empty or outside the "
-                         f"{h}x{w} map; use x0 < x1 <= W, y0 < y1 <= H")
-    mask = np.zeros((h, w), np.uint8)
-    mask[y0:y1, x0:x1] = 1
-    seg_u = seg_c.copy()
-    seg_u[y0:y1, x0:x1] = int(label)
-    return SISMSample(seg_c, seg_u, mask, (x0, y0, x1, y1), int(label), name)
+    return SISMSample(seg_c, seg_u, _targets.box_mask(seg_c.shape, box), (x0, y0, x1, y1), int(label), name)
 
 
 def samples_from_records(records: Sequence[LabelMapRecord], target_labels: Iterable[int],
@@ -203,26 +137,10 @@ def samples_from_records(records: Sequence[LabelMapRecord], target_labels: Itera
 
 
 # --------------------------------------------------------------------------------------------------
-# loaders
-
-def _read_map(path: Path) -> np.ndarray:
-    """A single-channel label map (grayscale, palette index or 16/32-bit ids) with the package's one
-    reader, :func:`sem_metric.pipeline.io.read_label_map` (RGB maps are refused with a how-to), as int64:
-    the loaders below do arithmetic on ids (the reader keeps the file's narrow dtype)."""
-    from ..pipeline.io import read_label_map
-
-    return read_label_map(path).astype(np.int64)
-
-
-def _check_range(seg: np.ndarray, num_classes: int, path: Path) -> None:
-    if seg.size and (seg.min() < 0 or seg.max() >= num_classes):
-        bad = np.unique(seg[(seg < 0) | (seg >= num_classes)])[:8].tolist()
-        raise InputError(f"{path}: class ids {bad} outside 0..{num_classes - 1}; pass a class_map "
-                         f"(raw id -> training id) or a larger num_classes")
-
+# loaders (the encodings are read by sem_metric.task.sources)
 
 def _remap(seg: np.ndarray, class_map: Optional[Mapping[int, int]], default: Optional[int],
-           path: Path) -> np.ndarray:
+           path: str) -> np.ndarray:
     if class_map is None:
         return seg
     out = np.full(seg.shape, -1 if default is None else int(default), np.int64)
@@ -232,6 +150,36 @@ def _remap(seg: np.ndarray, class_map: Optional[Mapping[int, int]], default: Opt
         bad = np.unique(seg[out < 0])[:8].tolist()
         raise InputError(f"{path}: raw class ids {bad} are not in class_map and no default class "
                          f"was given")
+    return out
+
+
+def reading_protocol(fmt: str, split: str, size_hw: Optional[Tuple[int, int]] = None, targets: Sequence[int] = (),
+                     min_area_frac: float = 0.0, objects: Optional[str] = None) -> Protocol:
+    """A (non-registered) :class:`sem_metric.task.Protocol` that reads ``fmt`` / ``split`` at ``size_hw``
+    (None = native), with ``targets`` as classes and ``min_area_frac`` as the object-area fraction: how the
+    reference models read a dataset through :mod:`sem_metric.task`."""
+    objects = objects or ("components" if fmt in ("camvid", "labelmaps") else "instances")
+    return Protocol(f"reference-{fmt}", 1, fmt, "reference-model samples", "sem_metric.reference", fmt, split,
+                    tuple((int(t), f"class {int(t)}") for t in targets),
+                    resolution="native" if size_hw is None else (int(size_hw[0]), int(size_hw[1])),
+                    objects=objects, min_object_area_fraction=float(min_area_frac))
+
+
+def _records(protocol: Protocol, root: str, limit: Optional[int], class_map=None, default_class=None,
+             keep_instances: bool = True) -> List[LabelMapRecord]:
+    from ..task import sources
+
+    entries = sources.scan(protocol, root)
+    if limit is not None:
+        entries = entries[: int(limit)]
+    size = None if protocol.resolution == "native" else protocol.resolution
+    out = []
+    for e in entries:
+        m = sources.load(protocol, e)
+        seg = _remap(m.seg, class_map, default_class, e.files[0][1])
+        inst = m.instances if keep_instances else None
+        out.append(LabelMapRecord(Path(e.name).name, resize_nearest(seg, size),
+                                  None if inst is None else resize_nearest(inst, size)))
     return out
 
 
@@ -248,75 +196,18 @@ def load_camvid(root: Optional[str] = None, split: str = "test",
     if not folder.is_dir():
         raise InputError(f"CamVid folder {folder} not found; pass --data-root pointing at the folder "
                          f"that holds trainannot/ valannot/ testannot/ (or set SEM_METRIC_DATA)")
-    files = sorted(folder.glob("*.png"))
-    if limit is not None:
-        files = files[:limit]
-    out = []
-    for f in files:
-        seg = _read_map(f)
-        _check_range(seg, CAMVID_NUM_CLASSES, f)
-        out.append(LabelMapRecord(f.stem, resize_nearest(seg, size_hw)))
-    return out
-
-
-def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Split a Cityscapes (Sec. 4.1 dataset) ``instanceIds`` map into (class ids, instance ids): pixels >= 1000 hold
-    ``class * 1000 + k`` (thing instances), smaller values are the class id itself (stuff or a crowd
-    region without instances) and get instance id 0."""
-    inst = np.asarray(inst).astype(np.int64)
-    thing = inst >= 1000
-    cls = np.where(thing, inst // 1000, inst)
-    ids = np.where(thing, inst, 0)
-    return cls, ids
+    return _records(reading_protocol("camvid", split, size_hw), str(root_p), limit)
 
 
 def load_cityscapes(root: str, split: str = "val", size_hw: Optional[Tuple[int, int]] = (128, 256),
                     class_map: Optional[Mapping[int, int]] = None, default_class: Optional[int] = None,
                     limit: Optional[int] = None) -> List[LabelMapRecord]:
     """Cityscapes ``gtFine/<split>/<city>/*_gtFine_labelIds.png`` (class ids 0..33) with the matching
-    ``*_gtFine_instanceIds.png`` when present (instance id = class * 1000 + k for thing classes), both
-    resized with nearest neighbour. ``root`` is the folder that contains ``gtFine/`` (or ``gtFine``
-    itself). ``class_map`` optionally maps raw labelIds to training ids (unmapped -> ``default_class``).
-    Targets: :data:`CITYSCAPES_TARGETS` (Sec. 4.1, the 8 movable classes), as instances."""
-    root_p = Path(root)
-    base = root_p / "gtFine" if (root_p / "gtFine").is_dir() else root_p
-    folder = base / split
-    if not folder.is_dir():
-        raise InputError(f"Cityscapes folder {folder} not found; pass the folder that contains "
-                         f"gtFine/<split>/<city>/*_gtFine_labelIds.png")
-    files = sorted(folder.glob("*/*_gtFine_labelIds.png"))
-    if not files:
-        raise InputError(f"no *_gtFine_labelIds.png under {folder}/<city>/")
-    if limit is not None:
-        files = files[:limit]
-    out = []
-    for f in files:
-        seg = _read_map(f)
-        inst_path = f.with_name(f.name.replace("_gtFine_labelIds.png", "_gtFine_instanceIds.png"))
-        inst = None
-        if inst_path.is_file():
-            raw = _read_map(inst_path)
-            if raw.shape != seg.shape:
-                raise InputError(f"{inst_path}: shape {raw.shape} != labelIds shape {seg.shape}")
-            _, inst = decode_cityscapes_instances(raw)
-        seg = _remap(seg, class_map, default_class, f)
-        if class_map is None:
-            _check_range(seg, CITYSCAPES_NUM_CLASSES, f)
-        name = f.name.replace("_gtFine_labelIds.png", "")
-        out.append(LabelMapRecord(name, resize_nearest(seg, size_hw),
-                                  None if inst is None else resize_nearest(inst, size_hw)))
-    return out
-
-
-def decode_ade20k_seg(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Decode a full-ADE20K (Sec. 4.1 dataset) ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division),
-    instance mask id = B (0 = none). Returns (class ids, instance ids) int64."""
-    rgb = np.asarray(rgb).astype(np.int64)
-    if rgb.ndim != 3 or rgb.shape[2] < 3:
-        raise InputError(f"decode_ade20k_seg: expected an RGB image (H, W, 3), got {rgb.shape}")
-    cls = (rgb[..., 0] // 10) * 256 + rgb[..., 1]
-    inst = rgb[..., 2].copy()
-    return cls, inst
+    ``*_gtFine_instanceIds.png`` (instance id = class * 1000 + k for thing classes), both resized with
+    nearest neighbour. ``root`` is the folder that contains ``gtFine/`` (or ``gtFine`` itself, or a flat
+    folder of pairs). ``class_map`` optionally maps raw labelIds to training ids (unmapped ->
+    ``default_class``). Targets: :data:`CITYSCAPES_TARGETS` (Sec. 4.1, the 8 movable classes), as instances."""
+    return _records(reading_protocol("cityscapes", split, size_hw), root, limit, class_map, default_class)
 
 
 def load_ade20k(root: str, split: str = "validation", size_hw: Optional[Tuple[int, int]] = (128, 128),
@@ -332,34 +223,12 @@ def load_ade20k(root: str, split: str = "validation", size_hw: Optional[Tuple[in
     ``class_map`` maps raw class ids to training ids (e.g. the 49 bedroom classes of Sec. 4.1),
     unmapped ids -> ``default_class`` (error when None). Maps are resized with nearest neighbour.
     """
-    root_p = Path(root)
-    scene = root_p / "annotations" / split
-    files: List[Path]
+    scene = Path(root) / "annotations" / split
     if scene.is_dir():
-        files = sorted(scene.glob("*.png"))
-        full = False
-    else:
-        files = sorted(root_p.rglob("*_seg.png"))
-        full = True
-    if not files:
-        raise InputError(f"no ADE20K label maps under {root_p}: expected annotations/{split}/*.png "
-                         f"(SceneParsing) or *_seg.png files (full ADE20K)")
-    if limit is not None:
-        files = files[:limit]
-    out = []
-    for f in files:
-        inst = None
-        if full:
-            from ..pipeline.io import read_rgb_image
-
-            seg, inst = decode_ade20k_seg(read_rgb_image(f))
-        else:
-            seg = _read_map(f)
-        seg = _remap(seg, class_map, default_class, f)
-        name = f.name[: -len("_seg.png")] if full else f.stem
-        out.append(LabelMapRecord(name, resize_nearest(seg, size_hw),
-                                  None if inst is None else resize_nearest(inst, size_hw)))
-    return out
+        return _records(reading_protocol("labelmaps", "", size_hw), str(scene), limit, class_map, default_class,
+                        keep_instances=False)
+    return _records(dataclasses.replace(reading_protocol("ade20k", "", size_hw), scene=""), root, limit,
+                    class_map, default_class)
 
 
 # --------------------------------------------------------------------------------------------------

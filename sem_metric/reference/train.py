@@ -15,6 +15,7 @@ few epochs at a larger lr are what fits, so the CamVid reference run passes ``--
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -28,40 +29,75 @@ import torch
 from ..errors import InputError
 from .da import inpaint, noise_filter
 from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
-                        SISMDataset, collate, load_ade20k, load_camvid, load_cityscapes, min_area_pixels,
-                        samples_from_records)
+                        SISMDataset, collate, default_data_root, load_camvid, make_sample, reading_protocol)
 from .twosm import TwoSM, TwoSMConfig, save_generator
 
 
 def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str], size_hw, min_area_frac: float,
                   targets: Optional[Sequence[int]] = None, num_classes: Optional[int] = None,
                   max_per_image: Optional[int] = None, seed: int = 0, limit: Optional[int] = None):
-    """SISM samples (Sec. 3) of a dataset's splits: returns (samples, num_classes, target labels)."""
-    recs = []
+    """SISM samples (Sec. 3) of a dataset's splits, built by :func:`sem_metric.task.iter_samples` (the one
+    implementation of objects, boxes and S^u): every object (CamVid / SceneParsing: 8-connected components;
+    Cityscapes / full ADE20K: instances) of the target classes covering at least ``min_area_frac`` of the
+    map at ``size_hw`` (nearest-neighbour resizing); ``max_per_image`` keeps a ``numpy.random.default_rng(seed)``
+    subset per map. Returns (samples, num_classes, target labels)."""
+    from ..task import iter_samples
+
     if dataset == "camvid":
+        root = data_root or str(default_data_root() / "camvid")
+        k, tl = CAMVID_NUM_CLASSES, list(CAMVID_TARGETS.values())
         for s in splits:
-            recs += load_camvid(data_root, s, size_hw, limit=limit)
-        k = CAMVID_NUM_CLASSES
-        tl = list(CAMVID_TARGETS.values())
+            load_camvid(root, s, size_hw, limit=0)  # the folder check and its message
+        reads = [(reading_protocol("camvid", s, size_hw), root) for s in splits]
     elif dataset == "cityscapes":
-        for s in splits:
-            recs += load_cityscapes(data_root, s, size_hw, limit=limit)
-        k = CITYSCAPES_NUM_CLASSES
-        tl = list(CITYSCAPES_TARGETS.values())
+        if not data_root:
+            raise InputError("--data-root is required for cityscapes (the folder that holds gtFine/)")
+        k, tl = CITYSCAPES_NUM_CLASSES, list(CITYSCAPES_TARGETS.values())
+        reads = [(reading_protocol("cityscapes", s, size_hw), data_root) for s in splits]
     elif dataset == "ade20k":
-        for s in splits:
-            recs += load_ade20k(data_root, s, size_hw, limit=limit)
-        k = num_classes or int(max(int(r.seg.max()) for r in recs) + 1)
-        tl = list(targets or [])
+        if not data_root:
+            raise InputError("--data-root is required for ade20k")
+        k, tl = num_classes, list(targets or [])
         if not tl:
             raise InputError("--targets is required for ade20k (class ids of the SISM target classes)")
+        reads = []
+        for s in splits:
+            scene = Path(data_root) / "annotations" / s
+            if scene.is_dir():
+                reads.append((reading_protocol("labelmaps", "", size_hw), str(scene)))
+            else:
+                reads.append((dataclasses.replace(reading_protocol("ade20k", "", size_hw), scene=""), data_root))
     else:
         raise InputError(f"unknown dataset {dataset!r}; use camvid, cityscapes or ade20k")
     if targets:
         tl = list(targets)
+    rng = np.random.default_rng(seed)
+    samples = []
+    for protocol, root in reads:
+        protocol = dataclasses.replace(protocol, classes=tuple((t, f"class {t}") for t in tl),
+                                       min_object_area_fraction=float(min_area_frac))
+        per_map: List = []
+
+        def flush() -> None:
+            chosen = per_map
+            if max_per_image is not None and len(per_map) > max_per_image:
+                keep = sorted(rng.choice(len(per_map), size=max_per_image, replace=False).tolist())
+                chosen = [per_map[i] for i in keep]
+            for t in chosen:
+                smp = make_sample(t.seg_c, t.target.box, t.target.label, Path(t.name).name)
+                smp.extra["area"] = t.target.area
+                samples.append(smp)
+            per_map.clear()
+
+        for t in iter_samples(protocol, root, limit=limit):
+            if per_map and per_map[0].name != t.name:
+                flush()
+            per_map.append(t)
+        flush()
     if num_classes:
         k = num_classes
-    samples = samples_from_records(recs, tl, min_area_pixels(size_hw, min_area_frac), max_per_image, seed)
+    if k is None:
+        k = int(max((int(smp.seg_c.max()) for smp in samples), default=0) + 1)
     return samples, k, tl
 
 

@@ -44,7 +44,8 @@ class Protocol:
     ``min_box_area_fraction``   keep an object when its tight box covers at least this share of the map
     ``min_object_area_fraction`` keep an object when its pixels cover at least this share of the map
     ``selection``               ``"all"`` or ``"one-per-image"`` (drawn from ``seed`` and the file name only)
-    ``fmt`` / ``split``         what :mod:`sem_metric.task.sources` reads (see :data:`FORMATS`)
+    ``fmt`` / ``split``         what :mod:`sem_metric.task.sources` reads (see :data:`FORMATS`); ``scene``:
+                                for ADE20K, the scene folder name (e.g. ``"bedroom"``; empty = every scene)
     """
 
     name: str
@@ -64,6 +65,7 @@ class Protocol:
     seed: int = 0
     class_rule: str = "fixed"
     instances_dir: Optional[str] = None  # custom protocol: folder of instance maps (same relative paths)
+    scene: str = ""
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:
@@ -96,7 +98,7 @@ class Protocol:
         """The JSON description (``sem-task list --json``, ``task.json["protocol"]``): every parameter."""
         return {
             "name": self.name, "version": self.version, "dataset": self.dataset, "description": self.description,
-            "source": self.source, "format": self.fmt, "split": self.split,
+            "source": self.source, "format": self.fmt, "split": self.split, "scene": self.scene or None,
             "classes": [{"id": i, "name": n} for i, n in self.classes], "class_rule": self.class_rule,
             "resolution": self.resolution if isinstance(self.resolution, str) else list(self.resolution),
             "resize": "nearest", "objects": self.objects,
@@ -144,7 +146,8 @@ PROTOCOLS: Dict[Tuple[str, int], Protocol] = {(p.name, p.version): p for p in (
         "the paper (Sec. 4.1) chooses 7 of the 49 ADE20K bedroom classes 'based on the rank of object numbers' "
         "without naming them; this protocol applies that rule to the scenes read (instances counted at any size; "
         "ties: lower class id) and records the classes chosen; the paper's 1% size filter (Sec. 4.1)",
-        "ade20k", "validation", (), class_rule="top-7-by-instance-count", min_object_area_fraction=0.01),
+        "ade20k", "validation", (), class_rule="top-7-by-instance-count", min_object_area_fraction=0.01,
+        scene="bedroom"),
     Protocol(
         "coco-panoptic-val2017", 1, "COCO panoptic",
         "COCO panoptic val2017 (PNG + JSON), native: every non-crowd thing segment covering >= 1% of the image",

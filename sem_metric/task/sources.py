@@ -10,8 +10,9 @@
                   things, the class id itself otherwise): the official ``gtFine/<split>/<city>/`` layout (root
                   = the folder holding ``gtFine/``, ``gtFine/`` or ``gtFine/<split>/``) or a flat folder with
                   each instanceIds file beside its labelIds file.
-``ade20k``        full ADE20K ``*_seg.png`` (class = R / 10 * 256 + G, instance = B) of the scenes in folders
-                  named ``bedroom`` under ``<split>/`` (names from the per-image ``.json`` when present).
+``ade20k``        full ADE20K ``*_seg.png`` (class = R / 10 * 256 + G, instance = B)
+                  in the protocol's scene folders (``bedroom``) under ``<split>/`` (names from the per-image
+                  ``.json`` when present); an empty scene / split reads every ``*_seg.png``.
 ``coco-panoptic`` ``panoptic_<split>.json`` + ``panoptic_<split>/*.png`` (segment id = R + 256 G + 256^2 B),
                   under the root or ``annotations/``; class = category id (0 = unlabelled), instance = the
                   segment id of non-crowd thing segments.
@@ -34,7 +35,7 @@ import numpy as np
 from ..errors import InputError
 from .protocols import Protocol
 
-__all__ = ["SourceEntry", "SourceMap", "scan", "load"]
+__all__ = ["SourceEntry", "SourceMap", "scan", "load", "decode_cityscapes_instances", "decode_ade20k_seg"]
 
 _CITY_RE = re.compile(r"^([a-z]+)_\d+_\d+_gtFine_labelIds\.png$")
 _MAX_LISTED = 5
@@ -190,19 +191,21 @@ def _scan_cityscapes(protocol: Protocol, root: Path) -> List[SourceEntry]:
 
 
 def _scan_ade20k(protocol: Protocol, root: Path) -> List[SourceEntry]:
-    split = protocol.split
+    split, scene = protocol.split, protocol.scene
     segs = _walk(root, "*_seg.png")
-    expected = (f"protocol {protocol.key} expects full ADE20K scenes: .../{split}/<category>/bedroom/*_seg.png "
+    where = f".../{split or '<split>'}/<category>/{scene or '<scene>'}/"
+    expected = (f"protocol {protocol.key} expects full ADE20K scenes: {where}*_seg.png "
                 "(class = R / 10 * 256 + G, instance = B), e.g. DATA_ROOT = ADE20K_2021_17_01/")
     if not segs:
         scene = root / "annotations"
         hint = (" (found annotations/: that is SceneParsing ADEChallengeData2016, class-only grayscale maps; this "
                 "protocol needs the full ADE20K release with instances)" if scene.is_dir() else "")
         raise InputError(f"{root}: no *_seg.png file{hint}; {expected}")
-    chosen = [p for p in segs if p.parent.name == "bedroom" and split in p.relative_to(root).parts]
+    chosen = [p for p in segs if (not scene or p.parent.name == scene)
+              and (not split or split in p.relative_to(root).parts)]
     if not chosen:
         scenes = sorted({f"{_rel(p.parent, root)}/" for p in segs})
-        raise InputError(f"{root}: {len(segs)} *_seg.png found but none in a {split}/.../bedroom/ folder "
+        raise InputError(f"{root}: {len(segs)} *_seg.png found but none in a {split}/.../{scene}/ folder "
                          f"(found {_listing(scenes)}); {expected}")
     entries = []
     for p in chosen:
@@ -309,17 +312,15 @@ def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
         ipath = entry.files[1][1]
         raw = _read(ipath)
         _same_size(seg, raw, path, ipath)
-        inst = np.where(raw >= 1000, raw, 0)
-        return SourceMap(entry.name, seg, inst)
+        return SourceMap(entry.name, seg, decode_cityscapes_instances(raw)[1])
     if fmt == "ade20k":
         from ..pipeline.io import read_rgb_image
 
-        rgb = read_rgb_image(path)
-        seg = (rgb[..., 0] // 10) * 256 + rgb[..., 1]
+        seg, inst = decode_ade20k_seg(read_rgb_image(path))
         names: Dict[int, str] = {}
         if len(entry.files) > 1:
             names = _ade_names(entry.files[1][1])
-        return SourceMap(entry.name, seg, rgb[..., 2].copy(), names)
+        return SourceMap(entry.name, seg, inst, names)
     if fmt == "coco-panoptic":
         from ..pipeline.io import read_rgb_image
 
@@ -350,6 +351,24 @@ def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
         inst = _read(ipath)
         _same_size(seg, inst, path, ipath)
     return SourceMap(entry.name, seg, inst)
+
+
+def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Split a Cityscapes ``*_gtFine_instanceIds.png`` map into (class ids, instance ids), int64: pixels
+    >= 1000 hold ``class * 1000 + k`` (thing instances), smaller values are the class id itself (stuff, or a
+    crowd region without instances) and get instance id 0."""
+    inst = np.asarray(inst).astype(np.int64)
+    thing = inst >= 1000
+    return np.where(thing, inst // 1000, inst), np.where(thing, inst, 0)
+
+
+def decode_ade20k_seg(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Decode a full-ADE20K ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division), instance
+    mask id = B (0 = none). Returns (class ids, instance ids), int64."""
+    rgb = np.asarray(rgb).astype(np.int64)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise InputError(f"decode_ade20k_seg: expected an RGB image (H, W, 3), got {rgb.shape}")
+    return (rgb[..., 0] // 10) * 256 + rgb[..., 1], rgb[..., 2].copy()
 
 
 def _ade_names(path: str) -> Dict[int, str]:
