@@ -261,17 +261,21 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
             if progress is not None:
                 progress(done[0], len(entries))
 
+        gt_cache: Dict[str, Tuple[bytes, str]] = {}  # the samples of one map share S^c: encode and hash it once
         for s in iter_samples(p, data_root, entries=entries, on_map=on_map):
             rel = s.file
             box, label = s.target.box, s.target.label
+            if s.name not in gt_cache:
+                gt_cache.clear()
+                gt_cache[s.name] = (encode_png(s.seg_c, f"gt/{rel}"), map_content_sha256(s.seg_c))
+            gt_png, gt_sha = gt_cache[s.name]
             seg_u = s.incomplete()
-            for folder, arr in (("gt", s.seg_c), ("incomplete", seg_u)):
-                data = encode_png(arr, f"{folder}/{rel}")
+            for folder, data in (("gt", gt_png), ("incomplete", encode_png(seg_u, f"incomplete/{rel}"))):
                 target = tmp / folder / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 files[f"{folder}/{rel}"] = sha256_file(data)
-            gt_content.append((rel, map_content_sha256(s.seg_c)))
+            gt_content.append((rel, gt_sha))
             boxes[rel] = [(box, label)]
             m = labelmap_metrics_batch([seg_u], [s.seg_c], [box], [label])
             rows.append({"label": label, "tiou": float(m["tiou"][0]), "hamm": float(m["hamm"][0]),

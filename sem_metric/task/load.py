@@ -135,7 +135,7 @@ def _check_files(task: Task, problems: List[str]) -> None:
         problems.append(f"{len(changed)} file(s) changed since the build (sha256 differs): {_listing(changed)}")
 
 
-def _check_content(task: Task, problems: List[str]) -> None:
+def _check_content(task: Task, problems: List[str], check_incomplete: bool = True) -> None:
     from ..pipeline.io import read_boxes, read_label_map
     from .targets import incomplete_map
 
@@ -151,11 +151,11 @@ def _check_content(task: Task, problems: List[str]) -> None:
     bad_u = []
     for rel in sorted(boxes):
         gp, up = task.gt_dir / rel, task.incomplete_dir / rel
-        if not gp.is_file() or not up.is_file():
+        if not gp.is_file() or (check_incomplete and not up.is_file()):
             continue  # reported by _check_files
         try:
             gt = read_label_map(gp)
-            su = read_label_map(up)
+            su = read_label_map(up) if check_incomplete else None
         except InputError as e:
             problems.append(str(e))
             continue
@@ -165,8 +165,8 @@ def _check_content(task: Task, problems: List[str]) -> None:
             problems.append(f"boxes.json: {rel} has {len(specs)} boxes; a task has one box per sample")
             continue
         spec = specs[0]
-        if su.shape != gt.shape or not np.array_equal(
-                su, incomplete_map(gt, spec.box.as_tuple(), spec.label)):
+        if su is not None and (su.shape != gt.shape or not np.array_equal(
+                su, incomplete_map(gt, spec.box.as_tuple(), spec.label))):
             bad_u.append(rel)
     if bad_u:
         problems.append(f"{len(bad_u)} incomplete map(s) are not S^u of their ground truth (box filled with the "
@@ -181,12 +181,13 @@ def _check_content(task: Task, problems: List[str]) -> None:
 
 
 def verify_task(path: "str | os.PathLike[str]", data_root: Optional[str] = None,
-                instances_dir: Optional[str] = None) -> Dict[str, Any]:
+                instances_dir: Optional[str] = None, check_incomplete: bool = True) -> Dict[str, Any]:
     """Verify a task directory (Sec. 3 samples of a Sec. 4.1 protocol).
 
     Checks that every file listed in ``task.json`` is present with its sha256 and no other file is there,
     that the task digest recomputed from the decoded ground truth and ``boxes.json`` is the recorded one,
-    and that each ``incomplete/`` map is S^u of its ground truth. With ``data_root``, the task is rebuilt
+    and that each ``incomplete/`` map is S^u of its ground truth (``check_incomplete``; their sha256 is
+    checked either way). With ``data_root``, the task is rebuilt
     from the data (in a temporary folder) and its digest, samples and source-file hashes compared.
     Returns ``{"ok", "problems", "digest", "protocol", "rebuilt"}``; an unreadable task raises
     :class:`InputError`.
@@ -194,7 +195,7 @@ def verify_task(path: "str | os.PathLike[str]", data_root: Optional[str] = None,
     task = load_task(path)
     problems: List[str] = []
     _check_files(task, problems)
-    _check_content(task, problems)
+    _check_content(task, problems, check_incomplete)
     rebuilt = None
     if data_root is not None:
         protocol = protocol_of(task, instances_dir)
@@ -217,8 +218,9 @@ def verify_task(path: "str | os.PathLike[str]", data_root: Optional[str] = None,
 
 def require_verified(path: "str | os.PathLike[str]") -> Task:
     """The task at ``path`` if :func:`verify_task` passes; else :class:`InputError` listing the problems
-    (a modified ground truth or boxes file must not be scored as the protocol)."""
-    report = verify_task(path)
+    (a modified ground truth or boxes file must not be scored as the protocol). Every file's sha256 and the
+    digest are checked; the S^u maps, which scoring does not read, only by their sha256."""
+    report = verify_task(path, check_incomplete=False)
     if not report["ok"]:
         raise InputError(f"task {os.fspath(path)!r} does not verify ({'; '.join(report['problems'])}); it cannot be "
                          "scored as protocol " + report["protocol"] + ". Rebuild it with sem-task build, or run "
