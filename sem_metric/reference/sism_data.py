@@ -155,7 +155,7 @@ def _remap(seg: np.ndarray, class_map: Optional[Mapping[int, int]], default: Opt
 
 def reading_protocol(fmt: str, split: str, size_hw: Optional[Tuple[int, int]] = None, targets: Sequence[int] = (),
                      min_area_frac: float = 0.0, objects: Optional[str] = None) -> Protocol:
-    """A (non-registered) :class:`sem_metric.task.Protocol` that reads ``fmt`` / ``split`` at ``size_hw``
+    """A (non-registered) :class:`sem_metric.task.Protocol` (Sec. 4.1 samples) that reads ``fmt`` / ``split`` at ``size_hw``
     (None = native), with ``targets`` as classes and ``min_area_frac`` as the object-area fraction: how the
     reference models read a dataset through :mod:`sem_metric.task`."""
     objects = objects or ("components" if fmt in ("camvid", "labelmaps") else "instances")

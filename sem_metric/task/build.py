@@ -58,7 +58,7 @@ class TaskSample:
 
     @property
     def file(self) -> str:
-        """The sample's relative path in ``gt/`` and ``incomplete/`` (and its boxes.json key)."""
+        """The sample's relative path in ``gt/`` and ``incomplete/`` (and its boxes.json key; Sec. 3 B = {b, l^t})."""
         return sample_file(self.name, self.index)
 
     def incomplete(self) -> np.ndarray:
@@ -67,7 +67,7 @@ class TaskSample:
 
 
 def sample_file(name: str, index: int) -> str:
-    """``<name>_obj<index:03d>.png``: the file of object ``index`` of the map ``name``."""
+    """``<name>_obj<index:03d>.png``: the file of object ``index`` of the map ``name`` (one Sec. 3 sample)."""
     return f"{name}_obj{int(index):03d}.png"
 
 
@@ -146,7 +146,8 @@ def iter_samples(protocol: Union[str, Protocol], data_root: str, limit: Optional
 
 
 def encode_png(seg: np.ndarray, where: str) -> bytes:
-    """A label map as PNG bytes (mode L for ids < 256, I;16 for ids < 65536), deterministic."""
+    """A label map (Sec. 3: pixel = class id) as PNG bytes (mode L for ids < 256, I;16 for ids < 65536),
+    deterministic."""
     from PIL import Image
 
     top = int(seg.max()) if seg.size else 0

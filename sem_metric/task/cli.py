@@ -57,7 +57,7 @@ def main() -> None:
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every parameter of each protocol.")
 def list_cmd(as_json: bool) -> None:
-    """Print the registered protocols."""
+    """Print the registered protocols (Sec. 4.1 evaluation sets)."""
     from .protocols import list_protocols
 
     protocols = list_protocols()
@@ -109,7 +109,7 @@ def _progress(quiet: bool, force: bool):
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resolution, instances_dir, one_per_image,
               seed, connectivity, limit, force_progress, quiet) -> None:
-    """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT."""
+    """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT (Sec. 3 samples)."""
     from .build import build_task
     from .load import format_show, load_task
     from .protocols import custom_protocol, get_protocol
@@ -138,7 +138,7 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
 @click.option("--instances", "instances_dir", metavar="DIR", help="custom tasks built with --instances: that folder.")
 @click.pass_context
 def verify_cmd(ctx, task_dir, data_root, instances_dir) -> None:
-    """Re-hash TASK_DIR (every file, the task digest, S^u) and, with --data, rebuild it and compare."""
+    """Re-hash TASK_DIR (every file, the task digest, S^u of Sec. 3) and, with --data, rebuild it and compare."""
     from .load import verify_task
 
     report = verify_task(task_dir, data_root, instances_dir)
@@ -155,7 +155,7 @@ def verify_cmd(ctx, task_dir, data_root, instances_dir) -> None:
 @click.argument("task_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print protocol, digest, counts and null-model scores as JSON.")
 def show_cmd(task_dir, as_json: bool) -> None:
-    """Print the protocol, the digest, the counts per class and the scores of S^u of TASK_DIR."""
+    """Print the protocol, the digest, the counts per class and the scores of S^u (Sec. 3, 4.1) of TASK_DIR."""
     from .load import format_show, load_task
 
     task = load_task(task_dir)

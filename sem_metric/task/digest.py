@@ -33,13 +33,14 @@ def map_content_sha256(seg: np.ndarray) -> str:
 
 
 def boxes_canonical(boxes: Mapping[str, Sequence[Tuple[Sequence[int], int]]]) -> str:
-    """Canonical JSON of ``{file: [((x0, y0, x1, y1), label), ...]}``: keys sorted, no spaces."""
+    """Canonical JSON of the boxes B = {b, l^t} (Sec. 3) ``{file: [((x0, y0, x1, y1), label), ...]}``: keys
+    sorted, no spaces."""
     data = {k: [[*(int(v) for v in box), int(label)] for box, label in boxes[k]] for k in sorted(boxes)}
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def task_digest(boxes: Mapping[str, Sequence[Tuple[Sequence[int], int]]], gt_sha256: Iterable[Tuple[str, str]]) -> str:
-    """The task digest (``DIGEST_VERSION``): sha256 over the canonical boxes and, in sorted path order, each
+    """The task digest (``DIGEST_VERSION``; Sec. 3 boxes and S^c): sha256 over the canonical boxes and, in sorted path order, each
     ground-truth map's path and :func:`map_content_sha256`."""
     h = hashlib.sha256(f"{DIGEST_VERSION}\nboxes {boxes_canonical(boxes)}\n".encode())
     for rel, digest in sorted(gt_sha256):

@@ -26,7 +26,7 @@ __all__ = ["Task", "load_task", "verify_task", "require_verified", "protocol_of"
 
 @dataclass(frozen=True)
 class Task:
-    """A task directory: its path and parsed ``task.json`` (``meta``)."""
+    """A task directory (Sec. 3 samples of a Sec. 4.1 protocol): its path and parsed ``task.json`` (``meta``)."""
 
     path: Path
     meta: Dict[str, Any]
@@ -58,7 +58,7 @@ class Task:
 
 
 def load_task(path: "str | os.PathLike[str]") -> Task:
-    """Read the task directory ``path`` (its ``task.json``); :class:`InputError` when it is not one."""
+    """Read the task directory ``path`` (its ``task.json``; Sec. 3 samples); :class:`InputError` when it is not one."""
     p = Path(path)
     if not p.is_dir():
         raise InputError(f"task directory {os.fspath(p)!r} does not exist or is not a directory; build one with "
@@ -83,7 +83,7 @@ def _listing(items: List[str], limit: int = 5) -> str:
 
 
 def protocol_of(task: Task, instances_dir: Optional[str] = None) -> Protocol:
-    """The :class:`Protocol` a task was built with: the registered entry (its recorded parameters must be
+    """The :class:`Protocol` (Sec. 4.1) a task was built with: the registered entry (its recorded parameters must be
     the registry's, classes chosen from data aside) or, for ``custom``, one rebuilt from the record."""
     d = task.protocol
     key = (d.get("name"), d.get("version"))
@@ -217,7 +217,7 @@ def verify_task(path: "str | os.PathLike[str]", data_root: Optional[str] = None,
 
 
 def require_verified(path: "str | os.PathLike[str]") -> Task:
-    """The task at ``path`` if :func:`verify_task` passes; else :class:`InputError` listing the problems
+    """The task (Sec. 3 samples) at ``path`` if :func:`verify_task` passes; else :class:`InputError` listing the problems
     (a modified ground truth or boxes file must not be scored as the protocol). Every file's sha256 and the
     digest are checked; the S^u maps, which scoring does not read, only by their sha256."""
     report = verify_task(path, check_incomplete=False)
@@ -229,7 +229,7 @@ def require_verified(path: "str | os.PathLike[str]") -> Task:
 
 
 def format_show(task: Task) -> str:
-    """``sem-task show``: protocol, digest, counts per class and the scores of S^u (the null model)."""
+    """``sem-task show``: protocol, digest, counts per class and the scores of S^u (the null model; Sec. 3, 4.1)."""
     m = task.meta
     p = m["protocol"]
     c = m["counts"]

@@ -95,7 +95,7 @@ class Protocol:
         return dataclasses.replace(self, classes=tuple((int(i), str(n)) for i, n in classes))
 
     def describe(self) -> Dict[str, Any]:
-        """The JSON description (``sem-task list --json``, ``task.json["protocol"]``): every parameter."""
+        """The JSON description (Sec. 4.1 protocol; ``sem-task list --json``, ``task.json["protocol"]``): every parameter."""
         return {
             "name": self.name, "version": self.version, "dataset": self.dataset, "description": self.description,
             "source": self.source, "format": self.fmt, "split": self.split, "scene": self.scene or None,
@@ -163,7 +163,7 @@ def list_protocols() -> List[Protocol]:
 
 
 def get_protocol(spec: Union[str, Protocol]) -> Protocol:
-    """The protocol ``NAME`` (its latest version) or ``NAME@VERSION``; :class:`InputError` listing the names."""
+    """The protocol (Sec. 4.1 evaluation set) ``NAME`` (its latest version) or ``NAME@VERSION``; :class:`InputError` listing the names."""
     if isinstance(spec, Protocol):
         return spec
     text = str(spec).strip()
@@ -180,7 +180,8 @@ def get_protocol(spec: Union[str, Protocol]) -> Protocol:
 
 
 def parse_resolution(value: Any) -> Resolution:
-    """``"native"``, ``"HxW"`` / ``"H,W"`` or ``(H, W)`` -> ``"native"`` or ``(H, W)`` (positive ints)."""
+    """The working resolution (Sec. 4.1): ``"native"``, ``"HxW"`` / ``"H,W"`` or ``(H, W)`` -> ``"native"`` or
+    ``(H, W)`` (positive ints)."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "native"):
         return "native"
     if isinstance(value, str):

@@ -15,7 +15,7 @@ __all__ = ["resolve_task", "task_metadata", "evaluate_task"]
 
 
 def task_metadata(task: Any) -> Dict[str, Any]:
-    """``metadata.task`` of a result scored on ``task`` (a :class:`sem_metric.task.load.Task`): protocol
+    """``metadata.task`` of a result (Sec. 4.1 metrics) scored on ``task`` (a :class:`sem_metric.task.load.Task`): protocol
     name, version and parameters digest-relevant to comparability, the task digest and its definition."""
     p = task.protocol
     return {"protocol": p["name"], "protocol_version": p["version"], "dataset": p["dataset"],
@@ -24,7 +24,7 @@ def task_metadata(task: Any) -> Dict[str, Any]:
 
 
 def resolve_task(task_dir: "str | os.PathLike[str]") -> Tuple[str, str, Dict[str, Any]]:
-    """``(gt_dir, boxes_json, metadata)`` of a verified task directory (raises :class:`InputError` when it does
+    """``(gt_dir, boxes_json, metadata)`` (Sec. 3 S^c and B) of a verified task directory (raises :class:`InputError` when it does
     not verify), for :func:`sem_metric.pipeline.evaluate.evaluate_dirs`."""
     from .load import require_verified
 

@@ -93,7 +93,7 @@ def _walk(root: Path, pattern: str) -> List[Path]:
 
 # ------------------------------------------------------------------------------------------- scan
 def scan(protocol: Protocol, root: str) -> List[SourceEntry]:
-    """The entries (maps to read) of ``protocol`` under ``root``, sorted by name; layout errors name what
+    """The entries (complete maps S^c of Sec. 3 to read) of ``protocol`` under ``root``, sorted by name; layout errors name what
     was found and what the protocol expects."""
     r = _root(root)
     fn = {"camvid": _scan_camvid, "cityscapes": _scan_cityscapes, "ade20k": _scan_ade20k,
@@ -297,7 +297,7 @@ def _same_size(a: np.ndarray, b: np.ndarray, path_a: str, path_b: str) -> None:
 
 
 def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
-    """Decode one entry of :func:`scan` (its own dataset encoding) into a :class:`SourceMap`."""
+    """Decode one entry of :func:`scan` (its own dataset encoding; a Sec. 4.1 dataset) into a :class:`SourceMap`."""
     fmt = protocol.fmt
     path = entry.files[0][1]
     if fmt == "camvid":
@@ -354,7 +354,7 @@ def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
 
 
 def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Split a Cityscapes ``*_gtFine_instanceIds.png`` map into (class ids, instance ids), int64: pixels
+    """Split a Cityscapes (Sec. 4.1 dataset) ``*_gtFine_instanceIds.png`` map into (class ids, instance ids), int64: pixels
     >= 1000 hold ``class * 1000 + k`` (thing instances), smaller values are the class id itself (stuff, or a
     crowd region without instances) and get instance id 0."""
     inst = np.asarray(inst).astype(np.int64)
@@ -363,7 +363,7 @@ def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarra
 
 
 def decode_ade20k_seg(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Decode a full-ADE20K ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division), instance
+    """Decode a full-ADE20K (Sec. 4.1 dataset) ``*_seg.png`` (H, W, 3): class = R / 10 * 256 + G (integer division), instance
     mask id = B (0 = none). Returns (class ids, instance ids), int64."""
     rgb = np.asarray(rgb).astype(np.int64)
     if rgb.ndim != 3 or rgb.shape[2] < 3:

@@ -121,14 +121,15 @@ def min_area_pixels(size_hw: Sequence[int], fraction: float) -> int:
 
 def filter_targets(targets: Sequence[Target], size_hw: Sequence[int], min_object_area_fraction: float = 0.0,
                    min_box_area_fraction: float = 0.0) -> List[Target]:
-    """The targets whose object area and tight-box area reach the protocol's fractions of the map."""
+    """The targets whose object area and tight-box area reach the protocol's fractions of the map (cf. the
+    1% size filter of Sec. 4.1)."""
     min_obj = min_area_pixels(size_hw, min_object_area_fraction)
     min_box = min_area_pixels(size_hw, min_box_area_fraction)
     return [t for t in targets if t.area >= min_obj and t.box_area >= min_box]
 
 
 def select_one(targets: Sequence[Target], seed: int, name: str) -> List[Target]:
-    """One target per image, drawn from ``sha256(f"{seed}:{name}")`` (a fixed seed and the map's relative
+    """One target (Sec. 3) per image, drawn from ``sha256(f"{seed}:{name}")`` (a fixed seed and the map's relative
     path only: the same on every machine, numpy version and subset of the data)."""
     if len(targets) <= 1:
         return list(targets)
