@@ -219,7 +219,8 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     dataset under ``data_root`` (Sec. 3 samples, Sec. 4.1 protocols). Returns the ``task.json`` content.
 
     ``out`` must not exist (missing parent folders are created), be empty, or hold an earlier task of
-    the same protocol (then it is replaced at the end). Bad data (layout, encodings, sizes) raises :class:`InputError` before ``out`` is
+    the same protocol (then it is replaced at the end). Bad data (layout, encodings, sizes) raises
+    :class:`InputError` before ``out`` is
     touched; an interruption leaves ``out`` as it was. ``progress(done, total)`` is called per map;
     ``limit`` keeps the first N maps (smoke tests; recorded).
     """

@@ -40,7 +40,8 @@ def boxes_canonical(boxes: Mapping[str, Sequence[Tuple[Sequence[int], int]]]) ->
 
 
 def task_digest(boxes: Mapping[str, Sequence[Tuple[Sequence[int], int]]], gt_sha256: Iterable[Tuple[str, str]]) -> str:
-    """The task digest (``DIGEST_VERSION``; Sec. 3 boxes and S^c): sha256 over the canonical boxes and, in sorted path order, each
+    """The task digest (``DIGEST_VERSION``; Sec. 3 boxes and S^c): sha256 over the canonical boxes and, in
+    sorted path order, each
     ground-truth map's path and :func:`map_content_sha256`."""
     h = hashlib.sha256(f"{DIGEST_VERSION}\nboxes {boxes_canonical(boxes)}\n".encode())
     for rel, digest in sorted(gt_sha256):

@@ -163,7 +163,8 @@ def list_protocols() -> List[Protocol]:
 
 
 def get_protocol(spec: Union[str, Protocol]) -> Protocol:
-    """The protocol (Sec. 4.1 evaluation set) ``NAME`` (its latest version) or ``NAME@VERSION``; :class:`InputError` listing the names."""
+    """The protocol (Sec. 4.1 evaluation set) ``NAME`` (its latest version) or ``NAME@VERSION``;
+    :class:`InputError` listing the names."""
     if isinstance(spec, Protocol):
         return spec
     text = str(spec).strip()

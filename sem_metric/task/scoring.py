@@ -24,7 +24,8 @@ def task_metadata(task: Any) -> Dict[str, Any]:
 
 
 def resolve_task(task_dir: "str | os.PathLike[str]") -> Tuple[str, str, Dict[str, Any]]:
-    """``(gt_dir, boxes_json, metadata)`` (Sec. 3 S^c and B) of a verified task directory (raises :class:`InputError` when it does
+    """``(gt_dir, boxes_json, metadata)`` (Sec. 3 S^c and B) of a verified task directory (raises
+    :class:`InputError` when it does
     not verify), for :func:`sem_metric.pipeline.evaluate.evaluate_dirs`."""
     from .load import require_verified
 

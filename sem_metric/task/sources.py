@@ -93,7 +93,8 @@ def _walk(root: Path, pattern: str) -> List[Path]:
 
 # ------------------------------------------------------------------------------------------- scan
 def scan(protocol: Protocol, root: str) -> List[SourceEntry]:
-    """The entries (complete maps S^c of Sec. 3 to read) of ``protocol`` under ``root``, sorted by name; layout errors name what
+    """The entries (complete maps S^c of Sec. 3 to read) of ``protocol`` under ``root``, sorted by name;
+    layout errors name what
     was found and what the protocol expects."""
     r = _root(root)
     fn = {"camvid": _scan_camvid, "cityscapes": _scan_cityscapes, "ade20k": _scan_ade20k,

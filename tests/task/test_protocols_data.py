@@ -38,7 +38,8 @@ def test_cityscapes_native_official_layout(tmp_path):
     assert flat["digest"] == meta["digest"] and flat["samples"] == meta["samples"]
     # the root may also be gtFine/ or gtFine/val/
     assert build_task("cityscapes-val", str(tmp_path / "cs" / "gtFine"), str(tmp_path / "t3"))["digest"] == meta["digest"]
-    assert build_task("cityscapes-val", str(tmp_path / "cs" / "gtFine" / "val"), str(tmp_path / "t4"))["digest"] == meta["digest"]
+    val_root = tmp_path / "cs" / "gtFine" / "val"
+    assert build_task("cityscapes-val", str(val_root), str(tmp_path / "t4"))["digest"] == meta["digest"]
     assert verify_task(tmp_path / "t", str(tmp_path / "cs"))["ok"]
 
 
