@@ -62,6 +62,17 @@ def _metrics_cb(ctx, param, value):
         raise click.BadParameter(str(e), ctx=ctx, param=param) from None
 
 
+def _plugin_cb(ctx, param, value):
+    """--plugin MODULE: import plugin modules (they register metrics) before --metrics is parsed."""
+    from .engine.plugins import import_plugin
+
+    for module in value:
+        try:
+            import_plugin(module)
+        except ImportError as e:
+            raise click.BadParameter(f"cannot import plugin module {module!r}: {e}", ctx=ctx, param=param) from None
+
+
 def _threshold_cb(ctx, param, value):
     try:
         return tuple(checks_mod.parse_threshold(v) for v in value or ())
@@ -185,6 +196,9 @@ class _Command(click.Command):
 @click.option("--task", "task_dir", metavar="TASK_DIR", type=click.Path(exists=True, file_okay=False, dir_okay=True),
               help="A SISM task built by sem-task (instead of GT_DIR and --boxes): it must verify; its protocol and "
                    "digest are recorded in metadata.task, and a --baseline made on another task is refused.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", is_eager=True, expose_value=False,
+              callback=_plugin_cb, help="Import MODULE first (it registers metrics with sem_metric.register_metric); "
+                                        "repeatable; workers of --processes import it too. See also SEM_METRIC_PLUGINS.")
 @click.option("--metrics", default=",".join(registry.default_names()), show_default=True, callback=_metrics_cb,
               help=f"Comma-separated subset of {','.join(registry.METRICS)}.")
 @click.option("--json", "json_path", metavar="PATH", callback=_output_cb,

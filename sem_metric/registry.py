@@ -33,6 +33,7 @@ __all__ = ["Metric", "Reproducibility", "EXACT", "VersionKey", "METRICS", "VERSI
 
 LEVELS = ("sample", "dataset")
 KINDS = ("labelmap", "sem")
+NEEDS = ("probs", "features")
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,26 @@ class Metric:
     ``total_unit``      when set, the sum over samples is also reported as ``<name>_total`` in this unit
     ``reproducibility`` how far its values may move between ways of running the same inputs
                         (:class:`Reproducibility`; :data:`EXACT` for integer counts); checks never fail inside it
+
+    The engine (:mod:`sem_metric.engine`, issue 18) runs every entry from these fields alone:
+
+    ``needs``           classifier outputs it reads: ``"probs"`` (``Softmax(F_{-1}(O))`` of Eq. 10) and / or
+                        ``"features"`` (penultimate features), of the predicted and true objects; F runs
+                        once per object for all metrics together. A metric with ``needs`` has kind ``"sem"``
+    ``update``          sample level with ``needs``: ``update(batch) -> (N,)`` values from an
+                        :class:`sem_metric.engine.batch.Batch`; dataset level: ``update(batch, cfg) ->
+                        {state: increment}`` (pure; ``"module:attribute"`` or the function)
+    ``states``          dataset level: the declared states (:class:`sem_metric.engine.states.State`) with
+                        their exact reductions (``sum`` / ``cat``; ``dtype="exact"`` for exact float sums)
+    ``finalize``        dataset level: ``finalize(state, cfg) -> float`` or ``{"value", "metadata", "runtime"}``
+    ``setup``           optional ``setup(ctx) -> cfg`` once per run (:class:`sem_metric.engine.core.RunContext`);
+                        ``cfg["gt_features"] = False`` says the ground-truth features are not needed
+    ``identical_value`` sample level with ``needs``: its value when the predicted and true objects are
+                        identical (then F is not run for them; Sem: 0.0)
+
+    A dataset-level entry without ``update`` keeps the older contract: ``function`` is a class with
+    ``update(preds, gts, boxes, labels)`` / ``compute()`` (and ``state()`` / ``merge(state)`` for
+    multi-process runs); it runs in the evaluation pipeline only.
     """
 
     name: str
@@ -153,8 +174,21 @@ class Metric:
     decimals: int = 4
     total_unit: Optional[str] = None
     reproducibility: Reproducibility = EXACT
+    needs: Tuple[str, ...] = ()
+    update: Any = None
+    states: Tuple[Any, ...] = ()
+    finalize: Any = None
+    setup: Any = None
+    identical_value: Optional[float] = None
 
     def __post_init__(self) -> None:
+        bad_needs = [x for x in self.needs if x not in NEEDS]
+        if bad_needs:
+            raise ValueError(f"metric {self.name!r}: needs must be a subset of {NEEDS}, got {bad_needs}")
+        if self.needs and self.kind != "sem":
+            object.__setattr__(self, "kind", "sem")   # reading the classifier's outputs is what kind "sem" means
+        if self.level == "dataset" and self.update is not None and self.finalize is None:
+            raise ValueError(f"metric {self.name!r}: a dataset-level metric with update needs finalize")
         if not self.name or self.name != self.name.lower() or not self.name.replace("_", "").isalnum():
             raise ValueError(f"metric name {self.name!r} must be a lower-case identifier")
         if self.level not in LEVELS:
@@ -173,12 +207,19 @@ class Metric:
         """``"higher"`` or ``"lower"``."""
         return "higher" if self.higher_is_better else "lower"
 
-    def resolve(self) -> Callable[..., Any]:
-        """:attr:`function`, imported when it is given as ``"module:attribute"``."""
-        if callable(self.function):
-            return self.function
-        module, _, attr = self.function.partition(":")
+    def resolve(self, what: str = "function") -> Callable[..., Any]:
+        """The field ``what`` (:attr:`function`, ``update``, ``finalize``, ``setup``), imported when it is
+        given as ``"module:attribute"``."""
+        ref = getattr(self, what)
+        if ref is None or callable(ref):
+            return ref
+        module, _, attr = str(ref).partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    @property
+    def engine_native(self) -> bool:
+        """Whether the engine runs it from its fields alone (everything but an old-style dataset class)."""
+        return self.level == "sample" or self.update is not None
 
     def compute(self, preds: Any, gts: Any, boxes: Any, labels: Any, **kwargs: Any) -> Any:
         """Per-sample values of a ``"sample"`` metric for N samples (``kwargs`` go to :attr:`function`)."""
@@ -195,6 +236,20 @@ class Metric:
 
 
 _LABELMAP = "sem_metric.labelmap.metrics"
+_BUILTIN = "sem_metric.engine.builtin"
+
+
+def _sfd_states() -> Tuple[Any, ...]:
+    from .engine.states import State
+
+    moments = tuple(s for side in ("pred", "gt") for s in (
+        State(f"{side}_n", dtype="int64"), State(f"{side}_sum", shape=("features",)),
+        State(f"{side}_outer", shape=("features", "features"))))
+    # the order-independent ground-truth objects digest: 256-bit integers summed in 8 exact 32-bit limbs
+    return moments + (State("gt_digest", shape=(8,), dtype="int64"), State("gt_count", dtype="int64"))
+
+
+SFD_STATES = _sfd_states()
 
 #: name -> metric, in canonical (report) order.
 METRICS: Dict[str, Metric] = {m.name: m for m in (
@@ -203,10 +258,13 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
     Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
            uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
     Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SEM_REPRODUCIBILITY),
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SEM_REPRODUCIBILITY,
+           needs=("probs",), update=f"{_BUILTIN}:sem_update", identical_value=0.0),
     Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
            kind="sem", level="dataset", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY),
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,
+           needs=("features",), update=f"{_BUILTIN}:sfd_update", finalize=f"{_BUILTIN}:sfd_finalize",
+           setup=f"{_BUILTIN}:sfd_setup", states=SFD_STATES),
 )}
 
 
@@ -222,8 +280,17 @@ def unregister(name: str) -> None:
     del METRICS[name]
 
 
+def _plugins() -> None:
+    """Load the plugin metrics once (entry points ``sem_metric.metrics``, ``SEM_METRIC_PLUGINS``)."""
+    from .engine.plugins import load_plugins
+
+    load_plugins()
+
+
 def get(name: str) -> Metric:
     """The registered metric ``name``; :class:`InputError` listing the valid names otherwise."""
+    if name not in METRICS:
+        _plugins()
     try:
         return METRICS[name]
     except KeyError:
@@ -247,6 +314,7 @@ def parse_metrics(spec: Any) -> Tuple[str, ...]:
     ``None`` gives :func:`default_names`. Names are case-insensitive; duplicates are merged. Unknown
     or empty selections raise :class:`InputError` listing the valid names.
     """
+    _plugins()
     if spec is None:
         return default_names()
     if isinstance(spec, str):

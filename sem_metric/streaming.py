@@ -1,109 +1,66 @@
 """Streaming SISM metrics for training and evaluation loops: :class:`SISMMetrics` (torchmetrics style).
 
-``update(preds, gts, boxes, labels)`` adds a batch, ``compute()`` returns the means of the paper's
-metrics over everything added so far (tIOU, hamm, NN of Sec. 4.1; Sem of Eq. 10) and SFD (beyond the
-paper, FID-style), plus counts; ``reset()`` starts over. Under an initialised ``torch.distributed``
-process group ``compute()`` reduces over all ranks.
+``update(preds, gts, boxes, labels)`` adds a batch, ``compute()`` returns the means of the selected
+registered metrics over everything added so far (tIOU, hamm, NN of Sec. 4.1; Sem of Eq. 10), the
+dataset-level values (SFD, beyond the paper, FID-style; plugins), plus counts; ``reset()`` starts over.
+Under an initialised ``torch.distributed`` process group ``compute()`` reduces over all ranks.
 
-A functional core and a thin class, as in torchmetrics: :func:`batch_state` turns one batch into a
+A thin layer over the engine (:mod:`sem_metric.engine`): :func:`batch_state` turns one batch into a
 state, :func:`merge_states` adds two states, :func:`compute_from_state` turns a state into numbers.
-States are sums and counts only, so they are independent of how samples were batched or split:
+States are the metrics' declared states (:mod:`sem_metric.engine.states`), merged by their declared
+reductions only, so they are independent of how samples were batched or split:
 
 * per-sample metrics: the **exact** sum of the per-sample float64 values, held as fixed-point
   integers (:func:`exact_sum_limbs`: 32-bit limbs in an int64 vector, 1074 fractional bits, so every
   finite float64 is represented exactly). Adding limbs, across batches or with ``all_reduce(SUM)``
   across ranks, is exact; the mean is ``correctly_rounded(sum) / n``, bit-identical to the evaluation
-  pipeline's ``math.fsum(values) / n`` in any chunking and on any number of processes;
-* SFD: per set (predicted, ground truth) ``n``, the feature sum and the sum of outer products in
-  float64 (:class:`sem_metric.sem.sfd.Moments`).
+  pipeline's mean in any chunking and on any number of processes;
+* SFD: per set (predicted, ground truth) ``n``, the feature sum and the sum of outer products in float64.
 
 Sem and SFD values depend on the classifier's float32 forward passes, which vary with the batch
-composition by about 1e-7; everything else is exact.
+composition within the registry's bounds; everything else is exact.
 """
 from __future__ import annotations
 
-import math
 import sys
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
 from . import registry
+from .engine.core import Engine, compute_state, declared_states
+from .engine.core import empty_state as _empty_state
+from .engine.core import merge_states as _merge_states
+from .engine.exact import FRAC_BITS, LIMB_BITS, N_LIMBS, exact_sum_limbs, limbs_to_float
+from .engine.exact import limbs_to_int as _limbs_to_int
 from .errors import InputError
 
 __all__ = ["SISMMetrics", "DEFAULT_METRICS", "batch_state", "merge_states", "compute_from_state",
-           "empty_state", "exact_sum_limbs", "limbs_to_float", "sync_state"]
+           "empty_state", "exact_sum_limbs", "limbs_to_float", "sync_state", "FRAC_BITS", "LIMB_BITS", "N_LIMBS"]
 
 DEFAULT_METRICS = ("tiou", "hamm", "nn", "sem")
-
-#: fixed-point exact sums: value * 2**FRAC_BITS is an integer for every finite float64
-FRAC_BITS = 1074
-LIMB_BITS = 32
-#: 2**(1024 + 1074) < 2**(32 * 66): the largest finite float64 fits, with room for 2**31 additions per limb
-N_LIMBS = 66
-_LIMB_MASK = (1 << LIMB_BITS) - 1
+_ = _limbs_to_int  # re-exported for tests and older callers
 
 
-# ------------------------------------------------------------------------------ exact sums
-def exact_sum_limbs(values: Iterable[float]) -> np.ndarray:
-    """Exact sum of finite float64 values as an int64 vector of ``N_LIMBS`` 32-bit limbs (value * 2**1074).
-
-    Limb vectors add exactly (element-wise, also with ``all_reduce(SUM)``) as long as fewer than 2**31
-    vectors are added; :func:`limbs_to_float` rounds the total once, correctly.
-    """
-    total = 0
-    for v in values:
-        v = float(v)
-        if not math.isfinite(v):
-            raise InputError(f"cannot average a non-finite metric value ({v!r})")
-        p, q = v.as_integer_ratio()          # q is a power of two <= 2**1074
-        total += p << (FRAC_BITS - (q.bit_length() - 1))
-    return _int_to_limbs(total)
-
-
-def _int_to_limbs(total: int) -> np.ndarray:
-    sign = -1 if total < 0 else 1
-    a = abs(total)
-    if a >> (LIMB_BITS * N_LIMBS):
-        raise OverflowError("exact sum out of range")
-    return np.array([sign * ((a >> (LIMB_BITS * i)) & _LIMB_MASK) for i in range(N_LIMBS)], dtype=np.int64)
-
-
-def _limbs_to_int(limbs: Any) -> int:
-    arr = np.asarray(limbs, dtype=np.int64).reshape(-1)
-    return sum(int(v) << (LIMB_BITS * i) for i, v in enumerate(arr.tolist()))
-
-
-def limbs_to_float(limbs: Any) -> float:
-    """The exact sum held in ``limbs``, correctly rounded to float64 (equal to ``math.fsum`` of the values)."""
-    return _limbs_to_int(limbs) / (1 << FRAC_BITS)   # int / int is correctly rounded in Python
-
-
-# ------------------------------------------------------------------------------ functional core
-def _spec(metrics: Any) -> List[str]:
+def _spec(metrics: Any) -> list:
     names = list(registry.parse_metrics(metrics if metrics is not None else DEFAULT_METRICS))
-    for m in names:
-        spec = registry.get(m)
-        if spec.level == "dataset" and m != "sfd":
-            raise InputError(f"SISMMetrics supports the dataset-level metric sfd only, not {m!r}")
-        if spec.kind == "sem" and spec.level == "sample" and m != "sem":
-            raise InputError(f"SISMMetrics cannot compute {m!r}: the Sem engine computes only 'sem' per sample")
+    old = [m for m in names if not registry.get(m).engine_native]
+    if old:
+        raise InputError(f"SISMMetrics cannot stream {', '.join(map(repr, old))}: an old-style dataset class; "
+                         "declare its states, update and finalize in the registry entry (README, 'Adding a metric')")
     return names
 
 
-def empty_state(metrics: Sequence[str], feature_dim: Optional[int] = None) -> Dict[str, Any]:
-    """The state of no samples: ``n_samples`` 0, zero exact sums, zero SFD moments (``feature_dim`` needed for sfd)."""
-    state: Dict[str, Any] = {"n_samples": 0,
-                             "sums": {m: np.zeros(N_LIMBS, dtype=np.int64) for m in metrics
-                                      if registry.get(m).level == "sample"},
-                             "sfd": None}
-    if "sfd" in metrics:
-        if feature_dim is None:
-            raise InputError("empty_state: sfd needs the classifier's feature dimension")
-        from .sem.sfd import Moments
-
-        state["sfd"] = {"pred": Moments(feature_dim).state(), "gt": Moments(feature_dim).state()}
-    return state
+def empty_state(metrics: Sequence[str], feature_dim: Optional[int] = None, dims: Optional[Mapping[str, int]] = None
+                ) -> Dict[str, Any]:
+    """The state of no samples (``feature_dim`` / ``dims``: run dimensions the declared states use)."""
+    d = dict(dims or {})
+    if feature_dim is not None:
+        d["features"] = int(feature_dim)
+    try:
+        return _empty_state(list(metrics), d)
+    except ValueError as e:
+        raise InputError(f"empty_state: {e} (the classifier's dimensions)") from None
 
 
 def _as_batch(preds: Any, gts: Any, boxes: Any, labels: Any):
@@ -120,116 +77,51 @@ def _as_batch(preds: Any, gts: Any, boxes: Any, labels: Any):
 
 
 def batch_state(preds: Any, gts: Any, boxes: Any, labels: Any, metrics: Sequence[str], classifier: Any = None,
-                batch_size: int = 64) -> Dict[str, Any]:
+                batch_size: int = 64, engine: Optional[Engine] = None) -> Dict[str, Any]:
     """The state of one batch (pure: no side effects besides running the classifier).
 
     ``preds``/``gts``: (N, H, W) integer arrays / tensors (any device) or sequences of 2-D maps;
     ``boxes``: (N, 4) ``(x0, y0, x1, y1)``, x1/y1 exclusive; ``labels``: N target labels ``l^t``.
-    Per-sample values are those of the registry's batched functions (tIOU, hamm, NN of Sec. 4.1,
-    Sem of Eq. 10); SFD features those of :func:`sem_metric.sem.sfd.shape_features_batch`.
+    Per-sample values are those of the registry's entries (tIOU, hamm, NN of Sec. 4.1, Sem of Eq. 10,
+    plugins); the classifier runs once per object for all metrics that need it.
     """
     P, G, B, L = _as_batch(preds, gts, boxes, labels)
-    n = len(P)
-    values: Dict[str, Any] = {}
-    for m in metrics:
-        spec = registry.get(m)
-        if spec.level == "sample" and spec.kind == "labelmap":
-            values[m] = spec.compute(P, G, B, L) if n else []
-    feats = None
-    if n and ("sem" in metrics or "sfd" in metrics):
-        from .sem.metric import sem_from_probabilities
-        from .sem.preprocess import classifier_inputs
-        from .sem.sfd import classifier_features
-
-        if classifier is None:
-            raise InputError("Sem / SFD need a classifier (SISMMetrics loads one)")
-        inputs = classifier_inputs(list(P) + list(G), [tuple(b) for b in B.tolist()] * 2, L.tolist() * 2)
-        if "sfd" in metrics:
-            # one forward pass serves both: the features, and Sem from the head applied to them
-            if "sem" in metrics:
-                feats, probs = classifier_features(inputs, classifier, batch_size, with_probs=True)
-                values["sem"] = sem_from_probabilities(probs[:n], probs[n:])
-            else:
-                feats = classifier_features(inputs, classifier, batch_size)
-        else:
-            from .sem.metric import probabilities_from_inputs
-
-            probs = probabilities_from_inputs(inputs, classifier, batch_size)
-            values["sem"] = sem_from_probabilities(probs[:n], probs[n:])
-    elif "sem" in metrics:
-        values["sem"] = []
-    state = {"n_samples": n, "sums": {m: exact_sum_limbs(np.asarray(v, dtype=np.float64).tolist())
-                                      for m, v in values.items()}, "sfd": None}
-    if "sfd" in metrics:
-        from .sem.sfd import Moments, feature_dim
-
-        pm, gm = Moments(feature_dim(classifier)), Moments(feature_dim(classifier))
-        if feats is not None:
-            pm.add(feats[:n])
-            gm.add(feats[n:])
-        state["sfd"] = {"pred": pm.state(), "gt": gm.state()}
-    return state
-
-
-def _add_moments(a: Mapping[str, Any], b: Mapping[str, Any]) -> Dict[str, Any]:
-    return {"n": int(a["n"]) + int(b["n"]), "sum": np.asarray(a["sum"]) + np.asarray(b["sum"]),
-            "outer": np.asarray(a["outer"]) + np.asarray(b["outer"])}
+    if engine is None:
+        engine = Engine(_spec(metrics), classifier, batch_size=batch_size)
+    return engine.batch_state(P, G, B, L)
 
 
 def merge_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Dict[str, Any]:
-    """Sum of two states (of the same metrics): exact for the per-sample sums and counts."""
-    if set(a["sums"]) != set(b["sums"]) or (a["sfd"] is None) != (b["sfd"] is None):
-        raise InputError("cannot merge states of different metric selections")
-    out: Dict[str, Any] = {"n_samples": int(a["n_samples"]) + int(b["n_samples"]),
-                           "sums": {m: np.asarray(a["sums"][m], dtype=np.int64) + np.asarray(b["sums"][m], dtype=np.int64)
-                                    for m in a["sums"]},
-                           "sfd": None}
-    if a["sfd"] is not None:
-        out["sfd"] = {k: _add_moments(a["sfd"][k], b["sfd"][k]) for k in ("pred", "gt")}
-    return out
+    """Sum of two states (of the same metrics) by the declared reductions: exact for counts and sums."""
+    return _merge_states(a, b)
 
 
-def compute_from_state(state: Mapping[str, Any], metrics: Sequence[str]) -> Dict[str, Any]:
-    """Means (``None`` without samples), ``n_samples`` and ``<name>_total`` (e.g. ``nn_total``) from a state.
+def compute_from_state(state: Mapping[str, Any], metrics: Sequence[str], cfgs: Optional[Mapping[str, Any]] = None
+                       ) -> Dict[str, Any]:
+    """Means (``None`` without samples), dataset values, ``n_samples`` and ``<name>_total`` (e.g. ``nn_total``).
 
-    A mean is the correctly rounded exact sum divided by ``n_samples``, as in the evaluation
-    pipeline. SFD (beyond the paper) is the Frechet distance of the Gaussian fits from the moments;
-    it needs at least 2 samples (:class:`InputError` otherwise).
+    A mean is the correctly rounded exact sum divided by ``n_samples``, as in the evaluation pipeline.
+    SFD (beyond the paper) needs at least 2 samples (:class:`InputError` otherwise).
     """
-    n = int(state["n_samples"])
-    out: Dict[str, Any] = {}
-    for m in metrics:
-        spec = registry.get(m)
-        if spec.level == "sample":
-            out[m] = limbs_to_float(state["sums"][m]) / n if n else None
-        elif m == "sfd":
-            if n == 0:
-                out[m] = None
-                continue
-            from .sem.sfd import frechet_distance, mean_cov_from_sums
+    values, totals, _meta, _runtime = compute_state(state, list(metrics), cfgs)
+    return {**{m: values[m] for m in metrics}, "n_samples": int(state["n_samples"]), **totals}
 
-            p, g = state["sfd"]["pred"], state["sfd"]["gt"]
-            mu_p, s_p = mean_cov_from_sums(p["n"], p["sum"], p["outer"], "predicted objects")
-            mu_g, s_g = mean_cov_from_sums(g["n"], g["sum"], g["outer"], "ground-truth objects")
-            out[m] = frechet_distance(mu_p, s_p, mu_g, s_g)
-    out["n_samples"] = n
-    for m in metrics:
-        spec = registry.get(m)
-        if spec.total_unit and spec.level == "sample":
-            total = _limbs_to_int(state["sums"][m])
-            if spec.integer:
-                out[f"{m}_total"] = total >> FRAC_BITS
-            else:
-                out[f"{m}_total"] = total / (1 << FRAC_BITS)
-    return out
+
+def _all_reduce(flat: np.ndarray, process_group: Any, device: Any) -> np.ndarray:
+    import torch
+    import torch.distributed as dist
+
+    t = torch.from_numpy(flat).to(device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM, group=process_group)
+    return t.cpu().numpy()
 
 
 def sync_state(state: Mapping[str, Any], process_group: Any = None) -> Dict[str, Any]:
-    """Sum a state over the ranks of an initialised ``torch.distributed`` group (``all_reduce(SUM)``).
+    """Combine a state over the ranks of an initialised ``torch.distributed`` group by the declared reductions.
 
-    Counts and exact sums travel as one int64 tensor (exact), SFD moments as one float64 tensor.
-    Without an initialised group (or with one rank) the state is returned unchanged. NCCL groups get
-    the tensors on the current CUDA device.
+    ``sum`` states travel as one int64 tensor (counts, exact sums: exact) and one float64 tensor
+    (``all_reduce(SUM)``); ``cat`` states are gathered in rank order. Without an initialised group (or
+    with one rank) the state is returned unchanged. NCCL groups get the tensors on the current CUDA device.
     """
     if "torch" not in sys.modules:           # no torch, no process group (and no need to import it)
         return dict(state)
@@ -241,38 +133,33 @@ def sync_state(state: Mapping[str, Any], process_group: Any = None) -> Dict[str,
     device = torch.device("cpu")
     if dist.get_backend(process_group) == "nccl":
         device = torch.device("cuda", torch.cuda.current_device())
-    names = sorted(state["sums"])
-    ints = [np.array([state["n_samples"]], dtype=np.int64)] + [np.asarray(state["sums"][m], dtype=np.int64)
-                                                               for m in names]
-    sfd = state["sfd"]
-    if sfd is not None:
-        ints.append(np.array([sfd["pred"]["n"], sfd["gt"]["n"]], dtype=np.int64))
-    t = torch.from_numpy(np.concatenate(ints)).to(device)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM, group=process_group)
-    flat = t.cpu().numpy()
-    out: Dict[str, Any] = {"n_samples": int(flat[0]), "sums": {}, "sfd": None}
-    for i, m in enumerate(names):
-        out["sums"][m] = flat[1 + i * N_LIMBS: 1 + (i + 1) * N_LIMBS].copy()
-    if sfd is not None:
-        n_pred, n_gt = int(flat[-2]), int(flat[-1])
-        parts = [sfd[k][f] for k in ("pred", "gt") for f in ("sum", "outer")]
-        shapes = [np.shape(p) for p in parts]
-        f = torch.from_numpy(np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])).to(device)
-        dist.all_reduce(f, op=dist.ReduceOp.SUM, group=process_group)
-        fl = f.cpu().numpy()
-        arrays, pos = [], 0
-        for shp in shapes:
-            size = int(np.prod(shp))
-            arrays.append(fl[pos:pos + size].reshape(shp))
-            pos += size
-        out["sfd"] = {"pred": {"n": n_pred, "sum": arrays[0], "outer": arrays[1]},
-                      "gt": {"n": n_gt, "sum": arrays[2], "outer": arrays[3]}}
+    slots = [(m, s) for m in sorted(state["metrics"]) for s in declared_states(registry.get(m))]
+    ints = [(m, s) for m, s in slots if s.reduce == "sum" and s.dtype != "float64"]
+    floats = [(m, s) for m, s in slots if s.reduce == "sum" and s.dtype == "float64"]
+    cats = [(m, s) for m, s in slots if s.reduce == "cat"]
+    out: Dict[str, Any] = {"n_samples": 0, "metrics": {m: {} for m in state["metrics"]}}
+    for group, dtype in ((ints, np.int64), (floats, np.float64)):
+        parts = [np.asarray(state["metrics"][m][s.name], dtype=dtype) for m, s in group]
+        head = [np.array([state["n_samples"]], dtype=np.int64)] if dtype is np.int64 else []
+        flat = _all_reduce(np.concatenate(head + [p.reshape(-1) for p in parts] or [np.zeros(0, dtype)]),
+                           process_group, device)
+        pos = len(head)
+        if head:
+            out["n_samples"] = int(flat[0])
+        for (m, s), p in zip(group, parts):
+            out["metrics"][m][s.name] = flat[pos:pos + p.size].reshape(p.shape).copy()
+            pos += p.size
+    if cats:
+        gathered: list = [None] * dist.get_world_size(process_group)
+        dist.all_gather_object(gathered, {(m, s.name): state["metrics"][m][s.name] for m, s in cats},
+                               group=process_group)
+        for m, s in cats:
+            out["metrics"][m][s.name] = np.concatenate([g[(m, s.name)] for g in gathered])
     return out
 
 
-# ------------------------------------------------------------------------------ the class
 class SISMMetrics:
-    """Streaming tIOU / hamm / NN (paper Sec. 4.1), Sem (Eq. 10) and SFD (beyond the paper) over batches.
+    """Streaming tIOU / hamm / NN (paper Sec. 4.1), Sem (Eq. 10), SFD (beyond the paper) and plugins over batches.
 
     Usage::
 
@@ -282,17 +169,17 @@ class SISMMetrics:
         metric.compute()   # {"tiou": ..., "hamm": ..., "nn": ..., "sem": ..., "n_samples": N, "nn_total": ...}
         metric.reset()
 
-    ``metrics``: names or ``"tiou,nn"`` (registry names; ``sfd`` is supported as the only dataset-level
-    metric). ``classifier``: a loaded Sem classifier, else ``weights`` (anything
-    :func:`sem_metric.load_classifier` accepts; None = shipped) is loaded on ``device`` when Sem or SFD
-    is asked for. ``batch_size``: classifier batch size. ``sync_on_compute``: reduce over the ranks of
-    an initialised ``torch.distributed`` group (``process_group``, default: the world) in
-    :meth:`compute`; every rank must then call it. The local state is never modified by
+    ``metrics``: names or ``"tiou,nn"`` (any registered metric whose entry declares its states; the
+    built-in ones and ``register_metric`` plugins do). ``classifier``: a loaded Sem classifier, else
+    ``weights`` (anything :func:`sem_metric.load_classifier` accepts; None = shipped) is loaded on
+    ``device`` when a metric needs it. ``batch_size``: classifier batch size. ``sync_on_compute``:
+    reduce over the ranks of an initialised ``torch.distributed`` group (``process_group``, default: the
+    world) in :meth:`compute`; every rank must then call it. The local state is never modified by
     :meth:`compute`.
 
     ``compute()`` equals the functional API on all samples seen (e.g. ``evaluate_samples``' means)
-    whatever the chunking or the number of processes: exactly for tIOU, hamm and NN, within the registry bounds for
-    Sem and SFD (float32 classifier, batch composition).
+    whatever the chunking or the number of processes: exactly for tIOU, hamm and NN, within the registry
+    bounds for Sem and SFD (float32 classifier, batch composition).
     """
 
     def __init__(self, metrics: Any = DEFAULT_METRICS, classifier: Any = None, weights: Any = None,
@@ -304,8 +191,6 @@ class SISMMetrics:
         self.batch_size = batch_size
         self.sync_on_compute = bool(sync_on_compute)
         self.process_group = process_group
-        self.classifier = None
-        self.feature_dim: Optional[int] = None
         if any(registry.get(m).kind == "sem" for m in self.metrics):
             if classifier is None:
                 from .sem.weights import load_classifier
@@ -315,17 +200,17 @@ class SISMMetrics:
                 from .sem.weights import resolve_device
 
                 classifier = classifier.to(resolve_device(device))
-            self.classifier = classifier
-            if "sfd" in self.metrics:
-                from .sem.sfd import feature_dim
-
-                self.feature_dim = feature_dim(classifier)
+        else:
+            classifier = None
+        self.classifier = classifier
+        self.engine = Engine(self.metrics, classifier, batch_size=batch_size)
+        self.feature_dim: Optional[int] = self.engine.dims.get("features")
         self.reset()
 
     # -------------------------------------------------------------- torchmetrics-like API
     def reset(self) -> None:
         """Forget every sample."""
-        self._state = empty_state(self.metrics, self.feature_dim)
+        self._state = self.engine.empty_state()
 
     def update(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> None:
         """Add a batch: (N, H, W) maps or lists of 2-D maps (numpy / torch, any device), (N, 4) boxes, N labels."""
@@ -333,14 +218,14 @@ class SISMMetrics:
 
     def batch_state(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> Dict[str, Any]:
         """The state of one batch with this object's metrics and classifier (:func:`batch_state`)."""
-        return batch_state(preds, gts, boxes, labels, self.metrics, self.classifier, self.batch_size)
+        return batch_state(preds, gts, boxes, labels, self.metrics, engine=self.engine)
 
     def compute(self) -> Dict[str, Any]:
         """Means over all samples (all ranks when synchronised), ``n_samples`` and totals; see the class doc."""
         state = self._state
         if self.sync_on_compute:
             state = sync_state(state, self.process_group)
-        return compute_from_state(state, self.metrics)
+        return compute_from_state(state, self.metrics, self.engine.cfgs)
 
     def merge(self, other: "SISMMetrics") -> None:
         """Add another :class:`SISMMetrics`' samples (same metrics) to this one."""
@@ -350,7 +235,7 @@ class SISMMetrics:
 
     @property
     def state(self) -> Dict[str, Any]:
-        """The local (this process's) state: counts, exact sums, SFD moments."""
+        """The local (this process's) state: counts and the metrics' declared states."""
         return self._state
 
     @property

@@ -20,19 +20,21 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
                       "(or use sem_metric.SISMMetrics, which has no extra dependency)") from e
 
 from . import registry
-from .streaming import DEFAULT_METRICS, N_LIMBS, SISMMetrics, compute_from_state
+from .engine.core import declared_states
+from .streaming import DEFAULT_METRICS, SISMMetrics, compute_from_state
 
 __all__ = ["SISMMetric"]
 
 
 class SISMMetric(Metric):
-    """torchmetrics version of :class:`sem_metric.SISMMetrics` (Sec. 4.1 metrics, Sem of Eq. 10, SFD).
+    """torchmetrics version of :class:`sem_metric.SISMMetrics` (Sec. 4.1 metrics, Sem of Eq. 10, SFD, plugins).
 
     ``SISMMetric(metrics=("tiou", "hamm", "nn", "sem"), classifier=None, weights=None, device=None,
     batch_size=64, **torchmetrics_kwargs)``; ``update(preds, gts, boxes, labels)`` as in
     :meth:`SISMMetrics.update`; ``compute()`` returns a dict of float64 tensors keyed by metric name
-    plus ``n_samples`` (and ``nn_total``); an undefined mean (no sample) is NaN. Under DDP,
-    torchmetrics reduces the states (all ``sum``) before ``compute``.
+    plus ``n_samples`` (and ``nn_total``); an undefined mean (no sample) is NaN. Every declared state of
+    every metric (:mod:`sem_metric.engine.states`) is one torchmetrics state, ``<metric>__<state>``, with
+    its declared reduction (``sum`` or ``cat``); under DDP torchmetrics reduces them before ``compute``.
     """
 
     is_differentiable = False
@@ -48,43 +50,39 @@ class SISMMetric(Metric):
         object.__setattr__(self, "_engine", engine)
         self.metric_names = engine.metrics
         self.add_state("n_samples", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
-        self._sum_names = [m for m in engine.metrics if registry.get(m).level == "sample"]
-        for m in self._sum_names:
-            self.add_state(f"sum_{m}", torch.zeros(N_LIMBS, dtype=torch.int64), dist_reduce_fx="sum")
-        if "sfd" in engine.metrics:
-            d = int(engine.feature_dim)
-            for side in ("pred", "gt"):
-                self.add_state(f"sfd_{side}_n", torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
-                self.add_state(f"sfd_{side}_sum", torch.zeros(d, dtype=torch.float64), dist_reduce_fx="sum")
-                self.add_state(f"sfd_{side}_outer", torch.zeros(d, d, dtype=torch.float64), dist_reduce_fx="sum")
+        empty = engine.state["metrics"]
+        self._slots = [(m, s) for m in engine.metrics for s in declared_states(registry.get(m))]
+        for m, s in self._slots:
+            if s.reduce == "cat":
+                self.add_state(f"{m}__{s.name}", [], dist_reduce_fx="cat")
+            else:
+                self.add_state(f"{m}__{s.name}", torch.from_numpy(np.array(empty[m][s.name])), dist_reduce_fx="sum")
 
     def update(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> None:  # type: ignore[override]
         """Add a batch (see :meth:`sem_metric.SISMMetrics.update`)."""
         s = self._engine.batch_state(preds, gts, boxes, labels)
         dev = self.n_samples.device
         self.n_samples += int(s["n_samples"])
-        for m in self._sum_names:
-            name = f"sum_{m}"
-            setattr(self, name, getattr(self, name) + torch.from_numpy(np.asarray(s["sums"][m])).to(dev))
-        if s["sfd"] is not None:
-            for side in ("pred", "gt"):
-                mom = s["sfd"][side]
-                setattr(self, f"sfd_{side}_n", getattr(self, f"sfd_{side}_n") + int(mom["n"]))
-                for f in ("sum", "outer"):
-                    name = f"sfd_{side}_{f}"
-                    setattr(self, name, getattr(self, name) + torch.from_numpy(np.asarray(mom[f])).to(dev))
+        for m, decl in self._slots:
+            name, inc = f"{m}__{decl.name}", torch.from_numpy(np.asarray(s["metrics"][m][decl.name])).to(dev)
+            if decl.reduce == "cat":
+                getattr(self, name).append(inc)
+            else:
+                setattr(self, name, getattr(self, name) + inc)
+
+    def _numpy(self, m: str, decl: Any) -> np.ndarray:
+        value = getattr(self, f"{m}__{decl.name}")
+        if isinstance(value, (list, tuple)):     # a cat state before synchronisation: a list of tensors
+            empty = self._engine.engine.empty_state()["metrics"][m][decl.name]
+            return np.concatenate([empty] + [v.cpu().numpy() for v in value])
+        return value.cpu().numpy()
 
     def compute(self) -> Dict[str, torch.Tensor]:  # type: ignore[override]
         """Means (float64 tensors; NaN when undefined), ``n_samples`` and totals."""
-        state: Dict[str, Any] = {"n_samples": int(self.n_samples),
-                                 "sums": {m: getattr(self, f"sum_{m}").cpu().numpy() for m in self._sum_names},
-                                 "sfd": None}
-        if "sfd" in self.metric_names:
-            state["sfd"] = {side: {"n": int(getattr(self, f"sfd_{side}_n")),
-                                   "sum": getattr(self, f"sfd_{side}_sum").cpu().numpy(),
-                                   "outer": getattr(self, f"sfd_{side}_outer").cpu().numpy()}
-                            for side in ("pred", "gt")}
-        values = compute_from_state(state, self.metric_names)
+        state: Dict[str, Any] = {"n_samples": int(self.n_samples), "metrics": {m: {} for m in self.metric_names}}
+        for m, decl in self._slots:
+            state["metrics"][m][decl.name] = self._numpy(m, decl)
+        values = compute_from_state(state, self.metric_names, self._engine.engine.cfgs)
         out: Dict[str, torch.Tensor] = {}
         for k, v in values.items():
             if isinstance(v, int) and not isinstance(v, bool):
