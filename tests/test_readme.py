@@ -486,7 +486,7 @@ def test_camvid_task_loop(tmp_path, monkeypatch):
         shown = f"{value:.3f}" if metric == "nn" else f"{value:.4f}"
         assert f"| the ellipse model above | " in README and shown in README, (metric, shown)
     su = meta["null_model"]["means"]
-    assert f"| S^u itself (`null_model` in task.json) | {su['tiou']:.4f} | {su['hamm']:.4f} | {su['nn']:.3f} |" in README
+    assert f"| S^u itself (`null_model` in task.json; Sem with `--null-sem`) | {su['tiou']:.4f} | {su['hamm']:.4f} | {su['nn']:.3f} |" in README
 
 
 @handles("sem-score outputs/ --task")
