@@ -164,21 +164,64 @@ def encode_png(seg: np.ndarray, where: str) -> bytes:
     return buf.getvalue()
 
 
-def null_model_scores(rows: Sequence[Dict[str, Any]], class_names: Dict[int, str]) -> Dict[str, Any]:
+def null_model_scores(rows: Sequence[Dict[str, Any]], class_names: Dict[int, str],
+                      sem: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The scores of S^u itself (Sec. 3: the box filled with l^t, what any model must beat): means of tIOU,
     hamm and NN (Sec. 4.1) over the samples (correctly rounded sums / n, as ``sem-score`` reports them)
-    and per target label. Sem (Eq. 10) needs the classifier: score ``incomplete/`` with
-    ``sem-score incomplete/ --task TASK_DIR --metrics tiou,hamm,nn,sem``."""
+    and per target label; with ``sem`` (the classifier's provenance; rows then carry ``"sem"``), Sem of
+    Eq. 10 too. Without it, score ``incomplete/`` with ``sem-score incomplete/ --task TASK_DIR --metrics sem``."""
+    names = ("tiou", "hamm", "nn") + (("sem",) if sem is not None else ())
+
     def means(rs):
-        return {m: (math.fsum(r[m] for r in rs) / len(rs) if rs else None) for m in ("tiou", "hamm", "nn")}
+        return {m: (math.fsum(r[m] for r in rs) / len(rs) if rs else None) for m in names}
 
     per_class = {}
     for label in sorted({r["label"] for r in rows}):
         rs = [r for r in rows if r["label"] == label]
         per_class[str(label)] = {"name": class_names.get(label), "n": len(rs), **means(rs)}
-    return {"prediction": "S^u (incomplete/): the box filled with the target label l^t",
-            "labelmap_metrics_version": LABELMAP_METRICS_VERSION, "n": len(rows), "means": means(rows),
-            "per_class": per_class}
+    out = {"prediction": "S^u (incomplete/): the box filled with the target label l^t",
+           "labelmap_metrics_version": LABELMAP_METRICS_VERSION, "n": len(rows), "means": means(rows),
+           "per_class": per_class}
+    if sem is not None:
+        out["sem"] = dict(sem)
+    return out
+
+
+class _NullSem:
+    """Sem (Eq. 10) of S^u against S^c, batched over box crops (Sem depends only on the box region, so a
+    crop gives the same value and the buffer stays small whatever the map size)."""
+
+    def __init__(self, weights: Any = None, classifier: Any = None, batch_size: int = 64):
+        from ..sem.weights import load_classifier
+        from ..version import PREPROCESSING_VERSION
+
+        self.model = classifier if classifier is not None else load_classifier(weights, device="cpu")
+        info = getattr(self.model, "info", {}) or {}
+        self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
+                     "preprocessing_version": PREPROCESSING_VERSION}
+        self.batch_size = int(batch_size)
+        self.pending: List[Tuple[Dict[str, Any], np.ndarray, np.ndarray, int]] = []
+
+    def add(self, row: Dict[str, Any], seg_u: np.ndarray, seg_c: np.ndarray, box: Sequence[int], label: int) -> None:
+        """Queue one sample; its ``row["sem"]`` is filled when the batch is computed."""
+        x0, y0, x1, y1 = box
+        self.pending.append((row, seg_u[y0:y1, x0:x1].copy(), seg_c[y0:y1, x0:x1].copy(), int(label)))
+        if len(self.pending) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Compute Sem for the queued samples."""
+        if not self.pending:
+            return
+        from ..sem.metric import compute_sem_batch
+
+        rows, preds, gts, labels = zip(*self.pending)
+        boxes = [(0, 0, p.shape[1], p.shape[0]) for p in preds]
+        values = compute_sem_batch(list(preds), list(gts), boxes, list(labels), classifier=self.model,
+                                   batch_size=self.batch_size)
+        for r, v in zip(rows, values.tolist()):
+            r["sem"] = float(v)
+        self.pending = []
 
 
 def _check_out(out: Path, protocol: Protocol) -> bool:
@@ -213,7 +256,8 @@ def _dumps(obj: Any) -> str:
 
 
 def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progress: Optional[Progress] = None,
-               limit: Optional[int] = None) -> Dict[str, Any]:
+               limit: Optional[int] = None, null_sem: bool = False, weights: Any = None,
+               classifier: Any = None) -> Dict[str, Any]:
     """Build the SISM task directory ``out`` (layout in the module docstring) of ``protocol`` (a registered
     name, ``NAME@VERSION`` or a :class:`Protocol`, e.g. :func:`sem_metric.task.custom_protocol`) from the
     dataset under ``data_root`` (Sec. 3 samples, Sec. 4.1 protocols). Returns the ``task.json`` content.
@@ -222,7 +266,9 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     the same protocol (then it is replaced at the end). Bad data (layout, encodings, sizes) raises
     :class:`InputError` before ``out`` is
     touched; an interruption leaves ``out`` as it was. ``progress(done, total)`` is called per map;
-    ``limit`` keeps the first N maps (smoke tests; recorded).
+    ``limit`` keeps the first N maps (smoke tests; recorded). ``null_sem``: also Sem (Eq. 10) of S^u,
+    with ``weights`` (default: the shipped weights) or a loaded ``classifier``; the weights' name and
+    sha256 are recorded in ``null_model.sem`` (this loads torch).
     """
     from ..sem.weights import sha256_file
     from ..labelmap.metrics import labelmap_metrics_batch
@@ -235,6 +281,7 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
         entries = entries[: int(limit)]
     p = resolve_protocol(p, data_root, entries)
     names = dict(p.classes)
+    sem = _NullSem(weights, classifier) if (null_sem or classifier is not None) else None
     out_p.parent.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_p.name}.sem-task-", dir=os.fspath(out_p.parent.resolve())))
     try:
@@ -282,6 +329,8 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
             m = labelmap_metrics_batch([seg_u], [s.seg_c], [box], [label])
             rows.append({"label": label, "tiou": float(m["tiou"][0]), "hamm": float(m["hamm"][0]),
                          "nn": int(m["nn"][0])})
+            if sem is not None:
+                sem.add(rows[-1], seg_u, s.seg_c, box, label)
             samples.append({"file": rel, "source": s.name, "bbox": list(box), "label": label,
                             "object_area": s.target.area, "box_area": s.target.box_area,
                             "instance": s.target.instance})
@@ -290,6 +339,8 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
                              f"{sorted(names)} passes protocol {p.key}'s rules (min object area "
                              f"{p.min_object_area_fraction:g}, min box area {p.min_box_area_fraction:g} of the map); "
                              "check the class ids (labelIds, not trainIds) and the data")
+        if sem is not None:
+            sem.flush()
         boxes_text = _dumps({k: [{"bbox": list(b), "label": l} for b, l in v] for k, v in sorted(boxes.items())})
         (tmp / "boxes.json").write_text(boxes_text, encoding="utf-8")
         files["boxes.json"] = sha256_file(boxes_text.encode("utf-8"))
@@ -305,7 +356,7 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
             "limit": limit,
             "counts": {"source_maps": per_map["maps"], "maps_with_samples": per_map["maps_with_samples"],
                        "objects_found": per_map["objects_found"], "samples": len(samples), "per_class": per_class},
-            "null_model": null_model_scores(rows, names),
+            "null_model": null_model_scores(rows, names, None if sem is None else sem.meta),
             "sources": dict(sorted(src_hashes.items())),
             "files": dict(sorted(files.items())),
             "samples": samples,

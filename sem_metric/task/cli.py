@@ -104,11 +104,15 @@ def _progress(quiet: bool, force: bool):
               help="custom: connectivity of the connected components.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Only the first N maps (smoke tests; "
                                                                         "recorded in task.json).")
+@click.option("--null-sem", is_flag=True, help="Also score S^u with Sem (loads the shape classifier; recorded "
+                                              "with the weights' sha256 in task.json null_model).")
+@click.option("--weights", metavar="REF", help="Sem weights for --null-sem (shipped name or .safetensors path).")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N", help="CPU threads of the classifier (--null-sem).")
 @click.option("--progress", "force_progress", is_flag=True, help="Progress lines on stderr even when it is not a "
                                                                   "terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resolution, instances_dir, one_per_image,
-              seed, connectivity, limit, force_progress, quiet) -> None:
+              seed, connectivity, limit, null_sem, weights, threads, force_progress, quiet) -> None:
     """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT (Sec. 3 samples)."""
     from .build import build_task
     from .load import format_show, load_task
@@ -127,7 +131,14 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
         if custom_given:
             raise click.UsageError(f"{', '.join(custom_given)} only apply to the custom protocol; a registered "
                                    f"protocol ({p.key}) is fixed")
-    build_task(p, data_root, out, progress=_progress(quiet, force_progress), limit=limit)
+    if (weights or threads) and not null_sem:
+        raise click.UsageError("--weights and --threads only apply with --null-sem")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    build_task(p, data_root, out, progress=_progress(quiet, force_progress), limit=limit, null_sem=null_sem,
+               weights=weights)
     if not quiet:
         click.echo(format_show(load_task(out)), nl=False)
 

@@ -10,7 +10,7 @@ from PIL import Image
 from sem_metric.pipeline.io import read_label_map
 from sem_metric.task import build_task, evaluate_task
 
-from task_data import camvid_maps, error_line, sem_score, write_camvid
+from task_data import camvid_maps, error_line, sem_score, sem_task, write_camvid
 
 
 @pytest.fixture
@@ -109,3 +109,24 @@ def test_task_usage_errors(tmp_path, task):
     assert r.exit_code == 2 and "does not exist" in error_line(r)
     r = sem_score(pred, "--task", tmp_path)  # a folder that is not a task
     assert r.exit_code == 2 and "no task.json" in error_line(r)
+
+
+def test_null_sem_is_the_sem_score_of_incomplete(tmp_path, camvid_small, random_weights_path, one_torch_thread):
+    """`sem-task build --null-sem` records Sem (Eq. 10) of S^u with the weights' sha256: what sem-score gives."""
+    out = tmp_path / "t"
+    r = sem_task("build", "camvid-test", camvid_small, "--out", out, "--null-sem", "--weights", random_weights_path,
+                 "-q")
+    assert r.exit_code == 0, r.stderr
+    meta = json.loads((out / "task.json").read_text())
+    nm = meta["null_model"]
+    from sem_metric.sem.weights import sha256_file
+    assert nm["sem"]["sha256"] == sha256_file(random_weights_path) and 0 <= nm["means"]["sem"] <= 1
+    shutil.copytree(out / "incomplete", tmp_path / "pred")
+    r = sem_score(tmp_path / "pred", "--task", out, "--metrics", "tiou,hamm,nn,sem", "--weights", random_weights_path,
+                  "--json", tmp_path / "r.json")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert abs(res["means"]["sem"] - nm["means"]["sem"]) <= 2e-5  # Sem's documented float32 bound
+    assert {k: res["means"][k] for k in ("tiou", "hamm", "nn")} == {k: nm["means"][k] for k in ("tiou", "hamm", "nn")}
+    r = sem_task("build", "camvid-test", camvid_small, "--out", tmp_path / "t2", "--weights", random_weights_path)
+    assert r.exit_code == 2 and "only apply with --null-sem" in error_line(r)
