@@ -57,7 +57,7 @@ def main() -> None:
 @main.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every parameter of each protocol.")
 def list_cmd(as_json: bool) -> None:
-    """Print the registered protocols (Sec. 4.1 evaluation sets)."""
+    """Print the registered protocols. Each is one Sec. 4.1 evaluation set, named and versioned."""
     from .protocols import list_protocols
 
     protocols = list_protocols()
@@ -113,7 +113,10 @@ def _progress(quiet: bool, force: bool):
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resolution, instances_dir, one_per_image,
               seed, connectivity, limit, null_sem, weights, threads, force_progress, quiet) -> None:
-    """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT (Sec. 3 samples)."""
+    """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT.
+
+    One sample (Sec. 3) per object the protocol keeps: gt/, incomplete/ (S^u), boxes.json, task.json.
+    """
     from .build import build_task
     from .load import format_show, load_task
     from .protocols import custom_protocol, get_protocol
@@ -149,7 +152,10 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
 @click.option("--instances", "instances_dir", metavar="DIR", help="custom tasks built with --instances: that folder.")
 @click.pass_context
 def verify_cmd(ctx, task_dir, data_root, instances_dir) -> None:
-    """Re-hash TASK_DIR (every file, the task digest, S^u of Sec. 3) and, with --data, rebuild it and compare."""
+    """Re-hash TASK_DIR and, with --data, rebuild it and compare.
+
+    Checks every file's sha256, the task digest and every S^u (Sec. 3); exit 1 when anything differs.
+    """
     from .load import verify_task
 
     report = verify_task(task_dir, data_root, instances_dir)
@@ -166,7 +172,10 @@ def verify_cmd(ctx, task_dir, data_root, instances_dir) -> None:
 @click.argument("task_dir")
 @click.option("--json", "as_json", is_flag=True, help="Print protocol, digest, counts and null-model scores as JSON.")
 def show_cmd(task_dir, as_json: bool) -> None:
-    """Print the protocol, the digest, the counts per class and the scores of S^u (Sec. 3, 4.1) of TASK_DIR."""
+    """Print the protocol, the digest, the counts per class and the scores of S^u of TASK_DIR.
+
+    S^u (Sec. 3) is the null model: the box filled with the target class, scored with the Sec. 4.1 metrics.
+    """
     from .load import format_show, load_task
 
     task = load_task(task_dir)
