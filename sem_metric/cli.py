@@ -338,9 +338,10 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     try:
         task_meta = None
         if task_dir is not None:  # a verified SISM task (sem_metric.task): its gt/, boxes.json and digest
-            from .task.scoring import resolve_task
+            from .task.scoring import resolve_task, task_class_names
 
             gt_dir, boxes_path, task_meta = resolve_task(task_dir)
+            class_names = task_class_names(task_dir) if class_names is None else class_names
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,
                                color_map=color_map_path, sem_options=sem_options, progress=progress,
                                checks=check_options, allow_absent_target=allow_absent_target, warn=warn,

@@ -130,3 +130,13 @@ def test_null_sem_is_the_sem_score_of_incomplete(tmp_path, camvid_small, random_
     assert {k: res["means"][k] for k in ("tiou", "hamm", "nn")} == {k: nm["means"][k] for k in ("tiou", "hamm", "nn")}
     r = sem_task("build", "camvid-test", camvid_small, "--out", tmp_path / "t2", "--weights", random_weights_path)
     assert r.exit_code == 2 and "only apply with --null-sem" in error_line(r)
+
+
+def test_per_class_names_come_from_the_task(tmp_path, task):
+    out, _ = task
+    shutil.copytree(out / "incomplete", tmp_path / "pred")
+    r = sem_score(tmp_path / "pred", "--task", out, "--json", tmp_path / "r.json", "--per-class")
+    assert r.exit_code == 0, r.stderr
+    res = json.loads((tmp_path / "r.json").read_text())
+    assert res["metadata"]["options"]["class_names"] == "camvid"  # the built-in set of the task's dataset
+    assert "pedestrian" in r.stdout and "car" in r.stdout
