@@ -198,7 +198,9 @@ class Metric:
         unknown = [k for k in self.version_keys if k not in VERSION_KEYS]
         if unknown:
             raise ValueError(f"metric {self.name!r}: unknown version key(s) {unknown}; add them to VERSION_KEYS")
-        if not callable(self.function) and ":" not in str(self.function):
+        if self.function is None and self.update is None:
+            raise ValueError(f"metric {self.name!r}: give function (label maps) or update (engine batches)")
+        if self.function is not None and not callable(self.function) and ":" not in str(self.function):
             raise ValueError(f"metric {self.name!r}: function must be 'module:attribute' or a callable, "
                              f"got {self.function!r}")
 

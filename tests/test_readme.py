@@ -150,7 +150,22 @@ def _block(marker):
 
 
 def test_python_blocks_are_all_tested():
-    assert len(python_blocks()) == 6, "a new README Python block needs a test here"
+    assert len(python_blocks()) == 7, "a new README Python block needs a test here"
+
+
+def test_readme_adding_a_metric_example_runs(monkeypatch, one_torch_thread):
+    """README "Adding a metric" (issue 18): three registered metrics, scored by evaluate_dirs."""
+    from sem_metric import registry
+
+    try:
+        ns = _exec(_block("register_metric(Metric("), monkeypatch)
+        r = ns["r"]
+        assert r["metrics"] == ["tiou", "cover", "top1", "pcover"]
+        assert all(0 <= s["cover"] <= 1 and s["top1"] in (0.0, 1.0) for s in r["samples"])
+        assert 0 < r["means"]["pcover"] and "pcover" not in r["samples"][0]
+    finally:
+        for name in ("cover", "top1", "pcover"):
+            registry.METRICS.pop(name, None)
 
 
 def test_readme_python_api_example_runs(monkeypatch, one_torch_thread):
