@@ -85,7 +85,8 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2) (SFD's formula; beyond the paper, FID-style).
 
     ``|mu1 - mu2|^2 + tr(S1) + tr(S2) - 2 tr((S1^{1/2} S2 S1^{1/2})^{1/2})``, in float64, with both
-    square roots from symmetric eigendecompositions (:func:`sqrtm_psd`). Exactly 0.0 when the two
+    square roots from symmetric eigendecompositions (S1's as in :func:`sqrtm_psd`; the trace from the
+    eigenvalues of ``U^T S2 U``, ``U = V W^{1/2}`` on S1's non-zero eigenvalues: the same eigenvalues). Exactly 0.0 when the two
     Gaussians are bitwise identical; never negative (round-off below 0 is clipped). Symmetric in
     its arguments up to round-off.
     """
@@ -102,9 +103,14 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     if np.array_equal(m1, m2) and np.array_equal(s1, s2):
         return 0.0
     diff = m1 - m2
-    r1 = sqrtm_psd(s1)
-    inner = r1 @ s2 @ r1
-    w = _psd_eigenvalues_cleaned(np.linalg.eigvalsh(0.5 * (inner + inner.T)), d)
+    # S1^{1/2} S2 S1^{1/2} = V W^{1/2} (U^T S2 U) W^{1/2} V^T with U = V W^{1/2} on S1's non-zero eigenvalues:
+    # its non-zero eigenvalues are those of the (r x r) U^T S2 U (cheaper when S1 has rank r < D, as at n <= D)
+    w1, v1 = np.linalg.eigh(s1)
+    w1 = _psd_eigenvalues_cleaned(w1, d)
+    keep = w1 > 0
+    u = v1[:, keep] * np.sqrt(w1[keep])
+    inner = u.T @ s2 @ u
+    w = _psd_eigenvalues_cleaned(np.linalg.eigvalsh(0.5 * (inner + inner.T)), d) if inner.size else np.zeros(0)
     value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.sqrt(w).sum())
     return max(value, 0.0)
 
