@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from .. import registry
-from ..errors import InputError
+from ..atomic import atomic_write_all
+from ..errors import InputError, run_command
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
 from .sism_data import CAMVID_CLASSES, SISMDataset, collate
@@ -98,12 +99,11 @@ def _summ(values: np.ndarray) -> Dict[str, float]:
 def _load_classifier(arg: Optional[str]):
     if arg == "none":
         return None, "Sem omitted (--classifier none)"
-    try:
-        from ..sem.weights import load_classifier
-        clf = load_classifier(None if arg in (None, "default") else arg, device="cpu")
-        return clf, None
-    except Exception as e:  # noqa: BLE001 - any failure means: no Sem column, with the reason
-        return None, f"Sem omitted: the shape classifier could not be loaded ({type(e).__name__}: {e})"
+    # a classifier that cannot be found or verified is an error (WeightsError: one error line, exit 2),
+    # never a table that silently lacks its Sem column; omitting Sem is asked for with --classifier none
+    from ..sem.weights import load_classifier
+
+    return load_classifier(None if arg in (None, "default") else arg, device="cpu"), None
 
 
 def evaluate(args: argparse.Namespace) -> Dict:
@@ -253,22 +253,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of ``python -m sem_metric.reference.evaluate`` (Sec. 4.2, Table 1): writes ``<out>.json``
-    and ``<out>.md``."""
+def _main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     args.command_line = "python -m sem_metric.reference.evaluate " + " ".join(argv)
     res = evaluate(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    out.with_suffix(".md").write_text(to_markdown(res))
-    print(to_markdown(res))
+    md = to_markdown(res)
+    text = json.dumps(res, indent=2) + "\n"
+    atomic_write_all([(out.with_suffix(".json"), lambda f: f.write(text), False),
+                      (out.with_suffix(".md"), lambda f: f.write(md), False)])
+    print(md)
     return 0
 
 
-if __name__ == "__main__":
-    from ..errors import run_command
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``python -m sem_metric.reference.evaluate`` (Sec. 4.2, Table 1): writes ``<out>.json``
+    and ``<out>.md`` (both or neither). Bad input (a missing checkpoint, a classifier that cannot be
+    loaded or verified) is one ``error:`` line and exit 2, Ctrl-C exit 130 (:func:`sem_metric.errors.run_command`)."""
+    return run_command(_main, argv)
 
-    raise SystemExit(run_command(main))
+
+if __name__ == "__main__":
+    raise SystemExit(main())

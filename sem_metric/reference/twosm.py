@@ -303,30 +303,37 @@ def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool
     return sha256_file(path)
 
 
-def load_generator(path) -> "TwoSM":
+def load_generator(path, sha256: Optional[str] = None) -> "TwoSM":
     """Load a generator G^0 (Sec. 3.1) exported by :func:`save_generator` into a :class:`TwoSM` (float32, eval mode);
     the discriminator is freshly initialised (not needed at test time). ``model.meta`` holds the
-    metadata dict, ``model.sha256`` the file hash."""
+    metadata dict, ``model.sha256`` the file hash.
+
+    The file is read once, hashed, and the tensors are taken from exactly those bytes; with ``sha256``
+    (64 hex digits) a file with another hash is refused (:class:`sem_metric.errors.WeightsError`)
+    before anything is loaded. No pickle is involved (safetensors)."""
     import json
     from pathlib import Path
 
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from ..sem.weights import sha256_file
+    from ..errors import WeightsError
+    from ..sem.weights import check_sha256, read_weights_file, sha256_file
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"TwoSM checkpoint {path} not found; train one with "
                          f"python -m sem_metric.reference.train")
-    with safe_open(str(path), framework="pt") as f:
-        md = f.metadata() or {}
+    expected = check_sha256(sha256, f"TwoSM checkpoint {path}: sha256")
+    data = path.read_bytes()
+    digest = sha256_file(data)
+    if expected is not None and digest != expected:
+        raise WeightsError(f"TwoSM checkpoint {path} has sha256 {digest}, expected {expected}; "
+                           "it is not the checkpoint you pinned (re-download or re-export it)")
+    tensors, md = read_weights_file(path, data)
     if md.get("format") != "sem_metric.twosm.G/1":
         raise InputError(f"{path} is not a TwoSM generator export (metadata format {md.get('format')!r})")
     model = TwoSM(TwoSMConfig.from_dict(json.loads(md["config"])))
-    sd = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
     model.G.load_state_dict(sd, strict=True)
     model.eval()
     model.meta = json.loads(md.get("meta", "{}"))
-    model.sha256 = sha256_file(path)
+    model.sha256 = digest
     return model

@@ -94,6 +94,19 @@ def test_evaluate_writes_four_row_table(tmp_path):
     assert "TwoSM+DA(Both)" in md and "python -m sem_metric.reference.evaluate" in md
 
 
+def test_evaluate_refuses_a_classifier_it_cannot_load_instead_of_dropping_sem(tmp_path, capsys):
+    root = _camvid(tmp_path / "camvid")
+    assert tr.main(_args(root, tmp_path / "p", "--epochs", "1", "--val-split", "",
+                         "--export", str(tmp_path / "p.safetensors"))) == 0
+    out = tmp_path / "bench" / "table"
+    code = ev.main(["--twosm", str(tmp_path / "p.safetensors"), "--twosm-da", str(tmp_path / "p.safetensors"),
+                    "--data-root", str(root), "--size", "24", "32", "--min-area-frac", "0.01",
+                    "--classifier", str(tmp_path / "missing.safetensors"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "missing.safetensors" in err and "Traceback" not in err
+    assert not out.with_suffix(".json").exists()
+
+
 def test_evaluate_with_a_classifier_adds_sem_and_its_sha256(tmp_path, random_weights_path):
     from sem_metric.sem.weights import sha256_file
 

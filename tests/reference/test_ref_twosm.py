@@ -73,3 +73,18 @@ def test_export_roundtrip(tmp_path):
     m3 = load_generator(tmp_path / "h.safetensors")
     assert (m3.predict_probs(b["seg_u"], b["mask"], f) - m.predict_probs(b["seg_u"], b["mask"], f)).abs().max() < 2e-2
     assert (tmp_path / "h.safetensors").stat().st_size < 0.6 * (tmp_path / "g.safetensors").stat().st_size
+
+
+def test_a_pinned_checkpoint_is_verified_before_it_is_loaded(tmp_path):
+    from sem_metric.errors import WeightsError
+
+    torch.manual_seed(0)
+    sha = save_generator(tmp_path / "g.safetensors", TwoSM(TwoSMConfig(**TINY)), half=False)
+    assert load_generator(tmp_path / "g.safetensors", sha256=sha.upper()).sha256 == sha
+    data = bytearray((tmp_path / "g.safetensors").read_bytes())
+    data[-1] ^= 1                                    # one flipped bit in a tensor
+    (tmp_path / "bad.safetensors").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match="expected " + sha):
+        load_generator(tmp_path / "bad.safetensors", sha256=sha)
+    with pytest.raises(WeightsError, match="sha256 hex digest"):
+        load_generator(tmp_path / "g.safetensors", sha256="abc")
