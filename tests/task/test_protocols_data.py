@@ -85,14 +85,14 @@ def test_ade20k_real_fixture_encoding(tmp_path):
         pytest.skip(f"ADE20K fixtures not found at {src} (../shared/data/fixtures)")
     dst = tmp_path / "ADE20K_2021_17_01" / "images" / "ADE" / "validation" / "home_or_hotel" / "bedroom"
     dst.mkdir(parents=True)
-    for p in sorted(src.glob("*_seg.png")) + sorted(src.glob("*.json")):
-        shutil.copy(p, dst / p.name)
+    for name in ("ADE_train_00016900_seg.png", "ADE_train_00016900.json"):  # one 2200 x 1650 scene: fast enough
+        shutil.copy(src / name, dst / name)
     meta = build_task("ade20k-bedroom", str(tmp_path / "ADE20K_2021_17_01"), str(tmp_path / "t"))
     names = {c["name"] for c in meta["protocol"]["classes"]}
     assert len(names) == 7 and "car" in names  # names from the per-image JSON; cars are frequent in street scenes
     car = [s for s in meta["samples"] if s["label"] == 401]
     assert car and all(s["instance"] > 0 for s in car)
-    assert meta["counts"]["source_maps"] == 3
+    assert meta["counts"]["source_maps"] == 1
 
 
 # ----------------------------------------------------------------------------------- COCO panoptic
