@@ -17,11 +17,11 @@ import signal
 import socket
 import sys
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Sequence
+from typing import Iterator, List, Mapping, Optional, Sequence
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
-__all__ = ["launch_workers", "worker_threads"]
+__all__ = ["launch_workers", "worker_threads", "code_from_failures"]
 
 _LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher", "torch.distributed.run")
 
@@ -42,7 +42,9 @@ def _free_port() -> int:
 @contextmanager
 def _quiet_launcher() -> Iterator[None]:
     """Silence the launcher's log records (start banners, failure summaries) for the duration."""
-    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in _LAUNCHER_LOGGERS]
+    names = [n for n in list(logging.root.manager.loggerDict)
+             if any(n == p or n.startswith(p + ".") for p in _LAUNCHER_LOGGERS)]
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in set(names) | set(_LAUNCHER_LOGGERS)]
     for logger, _ in saved:
         logger.setLevel(logging.CRITICAL + 1)
     try:
@@ -60,6 +62,18 @@ def _exit_code(raw: Optional[int]) -> int:
     if raw >= 0:
         return raw
     return EXIT_INTERRUPTED if -raw in (signal.SIGINT, signal.SIGTERM) else EXIT_BAD_INPUT
+
+
+def code_from_failures(exitcodes: Mapping[int, Optional[int]]) -> int:
+    """sem-score's exit code from the failed workers' raw exit codes (rank -> code; negative = signal).
+
+    Every rank exits with rank 0's code (:meth:`sem_metric.distributed.Distributed.finish`); once one has
+    exited, the launcher may terminate the others (SIGTERM) while they tear down, so a real exit code
+    (the lowest rank's) wins over a signal; only when every worker was killed does the signal decide.
+    """
+    ranked = sorted(exitcodes.items())
+    exited = [c for _, c in ranked if c is not None and int(c) >= 0]
+    return _exit_code(exited[0] if exited else ranked[0][1])
 
 
 def launch_workers(argv: Sequence[str], processes: int, threads: Optional[int] = None) -> int:
@@ -85,9 +99,7 @@ def launch_workers(argv: Sequence[str], processes: int, threads: Optional[int] =
             elastic_launch(config, sys.executable)(*args)
         return 0
     except ChildFailedError as e:
-        failures = e.failures
-        first = failures.get(0) or failures[min(failures)]
-        return _exit_code(first.exitcode)
+        return code_from_failures({rank: f.exitcode for rank, f in e.failures.items()})
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - the launcher's own failures (rendezvous, signals)

@@ -235,3 +235,16 @@ def test_processes_bad_input_exits_2_with_one_error_line(tmp_path, subprocess_en
     assert res.returncode == 2, res.stderr
     assert one_error_line(res.stderr).startswith("error: cannot read")
     assert not (tmp_path / "o.json").exists()
+
+
+def test_exit_code_of_the_workers_prefers_a_real_code_over_the_launchers_sigterm():
+    import signal
+
+    from sem_metric.launch import code_from_failures, worker_threads
+
+    # rank 1 exited 2 (bad input); the launcher then terminated rank 0 while it tore down
+    assert code_from_failures({0: -int(signal.SIGTERM), 1: 2}) == 2
+    assert code_from_failures({0: 1, 1: 1}) == 1
+    assert code_from_failures({0: -int(signal.SIGINT), 1: -int(signal.SIGINT)}) == 130
+    assert code_from_failures({0: -int(signal.SIGKILL)}) == 2
+    assert worker_threads(2, 3) == 3 and worker_threads(10 ** 6) == 1
