@@ -22,7 +22,6 @@ None of this is imported by the core package.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -30,6 +29,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..data_root import default_data_root  # noqa: F401 (public name: the one data-root rule)
 from ..errors import InputError
 from ..pipeline.class_names import CAMVID_NAMES
 from ..task import targets as _targets
@@ -56,11 +56,6 @@ CITYSCAPES_TARGETS = {"person": 24, "rider": 25, "car": 26, "truck": 27, "bus": 
 ADE20K_SCENEPARSING_NUM_CLASSES = 151
 
 
-def default_data_root() -> Path:
-    """Data folder of the label maps used for SISM (Sec. 4.1 datasets): ``$SEM_METRIC_DATA`` when set, else
-    ``../shared/data`` next to the repository."""
-    env = os.environ.get("SEM_METRIC_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from sem_metric.sem.classes import COCO_CLASSES, NUM_CLASSES
 from sem_metric.training import shape_sources as S
+from sem_metric.data_root import default_data_root  # noqa: F401 (re-exported: the one data-root rule)
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,10 +31,6 @@ ALL_SOURCES = ("coco", "coco_small", "voc", "animal", "mpeg7", "panoptic")
 DEFAULT_SOURCES = ("coco", "coco_small", "voc", "animal", "mpeg7")
 
 
-def default_data_root() -> Path:
-    """``$SEM_METRIC_DATA`` if set, else ``<repo root>/../shared/data``."""
-    env = os.environ.get("SEM_METRIC_DATA")
-    return Path(env) if env else (REPO_ROOT.parent / "shared" / "data")
 
 
 def _parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
