@@ -112,17 +112,6 @@ class Distributed:
         return code
 
 
-def _device_for_rank(device: Optional[str], local_rank: int) -> Optional[str]:
-    """``cuda`` / ``auto`` (with CUDA available) -> ``cuda:LOCAL_RANK``; other devices are kept."""
-    import torch
-
-    if device in (None, "auto"):
-        return f"cuda:{local_rank}" if torch.cuda.is_available() else device
-    if device == "cuda":
-        return f"cuda:{local_rank}"
-    return device
-
-
 def init_from_env(device: Optional[str] = None, uses_device: bool = True) -> Tuple[Distributed, Optional[str]]:
     """Join the process group torchrun set up (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_*``).
 
@@ -142,7 +131,9 @@ def init_from_env(device: Optional[str] = None, uses_device: bool = True) -> Tup
         raise InputError(f"WORLD_SIZE is set but the torchrun environment is incomplete ({e}); launch with "
                          "`torchrun --nproc-per-node N --no-python sem-score ...`") from None
     if uses_device:
-        device = _device_for_rank(device, local_rank)
+        from .device import resolve_device
+
+        device = resolve_device(device, local_rank)
     cuda = uses_device and device is not None and str(device).startswith("cuda")
     backend = "nccl" if cuda else "gloo"
     if dist.is_initialized():

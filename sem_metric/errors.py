@@ -32,6 +32,12 @@ class WeightsError(SemMetricError):
     """Classifier weights could not be found, fetched, verified (sha256) or loaded strictly."""
 
 
+class DeviceError(InputError, WeightsError):
+    """A ``--device`` that does not exist here (no CUDA, no such GPU, an unknown name).
+
+    Bad input first; also a :class:`WeightsError`, which loading the classifier raised for it before."""
+
+
 def run_command(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run a ``python -m sem_metric...`` entry point with the package's error convention.
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from sem_metric.errors import InputError
 from PIL import Image
 
 from sem_metric.sem.classes import COCO_CLASSES, coco_index
@@ -367,5 +369,5 @@ def test_build_shapes_cli_on_synthetic_root(tmp_path, monkeypatch, capsys):
     for name in ("train", "val_coco", "val_voc", "val_animal"):
         assert len(ShapeBank.load(out / f"{name}.npz")) == summary["splits"][name]["total"]
     assert json.loads((out / "summary.json").read_text())["splits"]["val_voc"]["total"] == 3
-    with pytest.raises(SystemExit):
+    with pytest.raises(InputError, match="mpeg7"):
         build_shapes.main(["--out", str(out), "--sources", "mpeg7", "--no-progress"])  # no mpeg7 folder

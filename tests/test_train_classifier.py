@@ -3,6 +3,8 @@ import json
 
 import numpy as np
 import pytest
+
+from sem_metric.errors import InputError
 import torch
 
 from sem_metric.training.classifier_metrics import classification_report
@@ -88,7 +90,7 @@ def test_tiny_run_checkpoints_resumes_and_exports(tmp_path):
     assert len(log) == 1 and "val" in log[0] and log[0]["best"]["sha256"]
     model = load_classifier(tmp_path / "best.safetensors", device="cpu")
     assert model.info["sha256"] == log[0]["best"]["sha256"]
-    with pytest.raises(SystemExit, match="different config"):
+    with pytest.raises(InputError, match="different config"):
         train(bank, {"val": bank}, TrainConfig(epochs=2, batch_size=8, epoch_size=16), tmp_path, progress=False)
 
 

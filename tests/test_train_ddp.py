@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from sem_metric.errors import InputError
 import torch
 
 from sem_metric.training.distributed import shard_bounds
@@ -47,13 +49,13 @@ def test_rank_slices_rebuild_the_single_process_batch_exactly():
 def test_amp_defaults_and_errors():
     assert resolve_amp(None, "cpu") == "off"  # never bf16 by default on the CPU (measured much slower)
     assert resolve_amp("off", "cpu") == "off"
-    with pytest.raises(SystemExit, match="fp16 needs CUDA"):
+    with pytest.raises(InputError, match="fp16 needs CUDA"):
         resolve_amp("fp16", "cpu")
     if not torch.cuda.is_available():
         from sem_metric.training.distributed import resolve_train_device
 
         assert resolve_train_device("auto") == "cpu"
-        with pytest.raises(SystemExit, match="CUDA is not available"):
+        with pytest.raises(InputError, match="CUDA is not available"):
             resolve_train_device("cuda")
 
 

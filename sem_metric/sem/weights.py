@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from ..device import resolve_device  # noqa: F401 (the one device resolver; re-exported)
 from ..errors import WeightsError
 from .classes import COCO_CLASSES
 
@@ -333,19 +334,6 @@ def default_classifier(device: str | None = None):
     return load_classifier(None, device=device)
 
 
-def resolve_device(device: str | None) -> str:
-    """``None``/``"auto"`` -> ``"cuda"`` if available else ``"cpu"``; other values are checked and returned."""
-    import torch
-
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise WeightsError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
-    try:
-        torch.device(device)
-    except RuntimeError as e:
-        raise WeightsError(f"unknown device {device!r}: {e}") from e
-    return str(device)
 
 
 def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None,

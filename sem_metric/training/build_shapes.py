@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from sem_metric.errors import InputError, run_command
 from sem_metric.sem.classes import COCO_CLASSES, NUM_CLASSES
 from sem_metric.training import shape_sources as S
 from sem_metric.data_root import default_data_root  # noqa: F401 (re-exported: the one data-root rule)
@@ -94,7 +95,7 @@ def _class_stats(bank: ShapeBank) -> Dict:
 
 def _require(path: Path, what: str) -> Path:
     if not path.exists():
-        raise SystemExit(f"build_shapes: {what} not found at {path} (set --data-root, $SEM_METRIC_DATA, "
+        raise InputError(f"build_shapes: {what} not found at {path} (set --data-root, $SEM_METRIC_DATA, "
                          f"or the specific path option)")
     return path
 
@@ -109,11 +110,11 @@ def main(argv: Optional[List[str]] = None) -> Dict:
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     bad = [s for s in sources if s not in ALL_SOURCES]
     if bad:
-        raise SystemExit(f"build_shapes: unknown source(s) {bad}; choose from {list(ALL_SOURCES)}")
+        raise InputError(f"build_shapes: unknown source(s) {bad}; choose from {list(ALL_SOURCES)}")
     if args.coco_panoptic and "panoptic" not in sources:
         sources.append("panoptic")
     if "panoptic" in sources and not (args.coco_panoptic or args.coco_panoptic_val):
-        raise SystemExit("build_shapes: source 'panoptic' needs --coco-panoptic JSON PNG_DIR")
+        raise InputError("build_shapes: source 'panoptic' needs --coco-panoptic JSON PNG_DIR")
     kw = dict(min_area_frac=args.min_area_frac, max_side=args.max_side)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,4 +203,5 @@ def main(argv: Optional[List[str]] = None) -> Dict:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # bad input (a missing data folder, an unknown source) is one error line and exit 2
+    raise SystemExit(run_command(lambda argv: main(argv) and 0))

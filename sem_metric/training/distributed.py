@@ -25,6 +25,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..device import resolve_device
+from ..errors import InputError
+
 # rank 0 validates while the other ranks wait in a collective: give it plenty of time
 DEFAULT_TIMEOUT = timedelta(minutes=60)
 
@@ -57,32 +60,13 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(value)
     except ValueError:
-        raise SystemExit(f"environment variable {name}={value!r} is not an integer (set by torchrun)") from None
+        raise InputError(f"environment variable {name}={value!r} is not an integer (set by torchrun)") from None
 
 
 def resolve_train_device(device: str = "auto", local_rank: int = 0) -> str:
-    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``cuda`` -> ``cuda:<local_rank>``.
-
-    Raises SystemExit with a clear message for a CUDA request on a machine without one, or for a
-    local rank that has no GPU of its own.
-    """
-    device = (device or "auto").lower()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SystemExit(f"--device {device}: CUDA is not available here; use --device cpu (gloo)")
-        if device == "cuda":
-            n = torch.cuda.device_count()
-            if local_rank >= n:
-                raise SystemExit(f"LOCAL_RANK {local_rank} but only {n} GPU(s) visible: start at most one "
-                                 "process per GPU (torchrun --nproc-per-node <= number of GPUs)")
-            return f"cuda:{local_rank}"
-        torch.device(device)  # validates "cuda:N"
-        return device
-    raise SystemExit(f"unknown --device {device!r}: use cpu, cuda or auto")
+    """The training device of this rank: :func:`sem_metric.device.resolve_device` (the one resolver) with
+    ``LOCAL_RANK`` (``auto`` -> ``cuda:<local_rank>`` when a GPU is visible, else ``cpu``)."""
+    return resolve_device(device, local_rank)
 
 
 def init_distributed(device: str = "auto", timeout: timedelta = DEFAULT_TIMEOUT) -> DistContext:
@@ -101,7 +85,7 @@ def init_distributed(device: str = "auto", timeout: timedelta = DEFAULT_TIMEOUT)
             torch.cuda.set_device(torch.device(dev))
         return DistContext(device=dev)
     if not dist.is_available():
-        raise SystemExit("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+        raise InputError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
     backend = "nccl" if dev.startswith("cuda") else "gloo"
     if dev.startswith("cuda"):
         torch.cuda.set_device(torch.device(dev))

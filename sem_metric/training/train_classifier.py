@@ -54,6 +54,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..errors import InputError, run_command
 from ..sem.classifier import ClassifierConfig, build_shape_classifier
 from ..sem.preprocess import window_from_crop
 from ..sem.weights import save_classifier_weights
@@ -184,7 +185,7 @@ def _warm_start(model, weights: str) -> None:
         return
     src = load_classifier(weights, device="cpu")
     if src.config.arch != model.config.arch:
-        raise SystemExit(f"--init {weights}: architecture {src.config.arch} differs from {model.config.arch}")
+        raise InputError(f"--init {weights}: architecture {src.config.arch} differs from {model.config.arch}")
     model.load_state_dict(src.state_dict(), strict=True)
     print(f"warm start from {weights} (sha256 {src.info['sha256'][:12]})", file=sys.stderr)
 
@@ -210,9 +211,9 @@ def resolve_amp(amp: str | None, device: str) -> str:
             return "off"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if amp not in ("bf16", "fp16", "off"):
-        raise SystemExit(f"unknown --amp {amp!r}: use bf16, fp16 or off")
+        raise InputError(f"unknown --amp {amp!r}: use bf16, fp16 or off")
     if amp == "fp16" and not cuda:
-        raise SystemExit("--amp fp16 needs CUDA (it uses a CUDA GradScaler); on the CPU use --amp off")
+        raise InputError("--amp fp16 needs CUDA (it uses a CUDA GradScaler); on the CPU use --amp off")
     if amp == "bf16" and not cuda:
         print("warning: --amp bf16 on the CPU was measured much slower than fp32 here", file=sys.stderr)
     return amp
@@ -298,7 +299,7 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
     if distributed:
         last_batch = (cfg.epoch_size or len(train_bank)) - (steps_per_epoch - 1) * cfg.batch_size
         if min(cfg.batch_size, last_batch) < ctx.world_size:
-            raise SystemExit(f"{ctx.world_size} ranks need at least one sample each in every global batch, but "
+            raise InputError(f"{ctx.world_size} ranks need at least one sample each in every global batch, but "
                              f"batch_size {cfg.batch_size} / the last batch of an epoch has {last_batch}: use "
                              "fewer processes or change --epoch-size / --batch-size")
     out.mkdir(parents=True, exist_ok=True)
@@ -319,7 +320,7 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
     if last.exists():
         ckpt = torch.load(last, map_location="cpu", weights_only=True)
         if ckpt["state"]["config"] != asdict(cfg):
-            raise SystemExit(f"{last} was written with a different config; use a new --out or delete it")
+            raise InputError(f"{last} was written with a different config; use a new --out or delete it")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and "scaler" in ckpt:
@@ -494,4 +495,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # bad input (a config that does not match last.pt, an impossible --amp) is one error line and exit 2
+    sys.exit(run_command(main))
