@@ -51,6 +51,7 @@ _LAZY = {
     "ShapeStats": "sem.sfd",
     "SISMMetrics": "streaming",
     "register_metric": "engine.plugins",
+    "Result": "pipeline.result",
     "Metric": "registry",
     "State": "engine.states",
     "load_classifier": "sem.weights",

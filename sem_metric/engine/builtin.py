@@ -85,7 +85,7 @@ def sfd_finalize(state: Mapping[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any
     mu_p, s_p = mean_cov_from_sums(state["pred_n"], state["pred_sum"], state["pred_outer"], "predicted objects")
     path, loaded = cfg.get("stats_path"), cfg.get("loaded")
     if loaded is not None:
-        loaded.check(repr(path), objects_digest=digest, n=n_gt)
+        loaded.check(repr(path) if path is not None else "(ShapeStats)", objects_digest=digest, n=n_gt)
         mu_g, s_g = loaded.mu, loaded.sigma
         cfg["status"] = "loaded"
     else:

@@ -60,6 +60,7 @@ from .class_names import load_class_names
 from .per_class import per_class_breakdown
 from .io import BoxSpec, parse_boxes
 from .options import SemOptions
+from .result import Result
 from .stream import Stream as _Stream
 from .stream import needs_classifier as _needs_classifier
 from .target_checks import LISTED as _ABSENT_LISTED
@@ -70,13 +71,85 @@ __all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "R
 
 Progress = Callable[[int, int], None]
 
+def _stream(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
+            sem_options: Optional[SemOptions], progress: Optional[Progress], allow_absent_target: bool,
+            distributed: Any) -> Optional[_Stream]:
+    """Score every pair in one process, or this rank's shard (rank 0 merges all; other ranks get None)."""
+    if distributed is None or distributed.world_size == 1:
+        stream = _Stream(metrics, sem_options, allow_absent_target)
+        stream.run(items, specs, progress, total)
+        return stream
+    holder: List[_Stream] = []
+
+    def local() -> Dict[str, Any]:
+        holder.append(_Stream(metrics, sem_options, allow_absent_target))
+        holder[0].run(items, specs, progress, total, shard=distributed, save=False)
+        return holder[0].export() if not distributed.is_main else {}
+
+    parts = distributed.run_and_gather(local)
+    if not distributed.is_main:
+        return None
+    stream = holder[0]
+    stream.merge(parts[1:])
+    stream.check_absent_target()
+    stream.save()
+    return stream
+
+
+def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Mapping[str, Any],
+              skipped: List[Dict[str, str]], inputs: Dict[str, Any], options: Dict[str, Any], class_names: Any,
+              stuff: List[Dict[str, Any]], world_size: int, task: Optional[Mapping[str, Any]]) -> Result:
+    """The result (module docstring) from the stream's :meth:`~sem_metric.pipeline.stream.Stream.core`."""
+    counts = {
+        "pred_files": counts_extra.get("pred_files", core["pairs"]),
+        "gt_files": counts_extra.get("gt_files", core["pairs"]),
+        "pairs": core["pairs"],
+        "pairs_with_boxes": core["pairs"] - len(core["without_boxes"]),
+        "pairs_without_boxes": len(core["without_boxes"]),
+        "samples": len(core["rows"]),
+        "skipped": len(skipped),
+    }
+    result = Result({
+        "schema": RESULT_SCHEMA,
+        "metrics": list(metrics),
+        "means": core["means"],
+        **core["totals"],
+        "per_class": per_class_breakdown(core["rows"], metrics, class_names,
+                                         (core["sem_meta"] or {}).get("classifier")),
+        "counts": counts,
+        "skipped": skipped,
+        "pairs_without_boxes": core["without_boxes"],
+        "metadata": {
+            "package_version": __version__,
+            "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
+            "sem": core["sem_meta"],
+            "absent_target": core["absent_target"],
+            "stuff_target": {"count": len(stuff), "first": stuff[:_ABSENT_LISTED]},
+            "reproducibility": {m: registry.get(m).reproducibility.as_dict() for m in metrics},
+            "inputs": inputs,
+            "options": options,
+            "world_size": world_size,
+        },
+        "runtime": {"sem": core["sem_runtime"]},
+        "samples": core["rows"],
+    })
+    result.top3 = core.get("top3")
+    if core["dataset_meta"]:
+        result["metadata"]["dataset_metrics"] = core["dataset_meta"]
+    if core["dataset_runtime"]:
+        result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
+    if task is not None:  # sem-score --task: protocol and task digest (registry version key "task_digest")
+        result["metadata"]["task"] = dict(task)
+    return result
+
+
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
               sem_options: Optional[SemOptions], checks: Optional[CheckOptions], progress: Optional[Progress],
               counts_extra: Dict[str, Any], skipped: List[Dict[str, str]], inputs: Dict[str, Any],
               options: Dict[str, Any], nothing_hint: str, allow_absent_target: bool,
               warn: Optional[Callable[[str], None]], class_names: Any = None,
               distributed: Any = None, allow_stuff_target: bool = False,
-              task: Optional[Mapping[str, Any]] = None) -> Optional[Dict[str, Any]]:
+              task: Optional[Mapping[str, Any]] = None) -> Optional[Result]:
     """Everything after input parsing, shared by both entry points: checks up front, the stream, the result.
 
     With ``distributed`` (a :class:`sem_metric.distributed.Distributed` of more than one process) each
@@ -94,75 +167,20 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
     baseline, baseline_path = checks.load_baseline()
     if not any(specs.values()):
         raise InputError(f"nothing to evaluate: {nothing_hint}")
-    world_size = 1
-    if distributed is None or distributed.world_size == 1:
-        stream = _Stream(metrics, sem_options, allow_absent_target)
-        stream.run(items, specs, progress, total)
-    else:
-        holder: List[_Stream] = []
-
-        def local() -> Dict[str, Any]:
-            holder.append(_Stream(metrics, sem_options, allow_absent_target))
-            holder[0].run(items, specs, progress, total, shard=distributed, save=False)
-            return holder[0].export() if not distributed.is_main else {}
-
-        world_size = distributed.world_size
-        parts = distributed.run_and_gather(local)
-        if not distributed.is_main:
-            return None
-        stream = holder[0]
-        stream.merge(parts[1:])
-        stream.check_absent_target()
-        stream.save()
+    stream = _stream(items, total, specs, metrics, sem_options, progress, allow_absent_target, distributed)
+    if stream is None:
+        return None
     core = stream.core()
-    absent = core["absent_target"]
     if stuff:
         warn(f"{len(stuff)} box(es) have a target label of a class without instances "
              f"({_absent_listing(stuff, class_names)}); scored anyway because of --allow-stuff-target "
              "(allow_stuff_target=True)")
-    if absent["count"]:
-        warn(f"{absent['count']} of {len(core['rows'])} box(es) have no pixel of their target label inside the box "
-             f"in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
+    if core["absent_target"]["count"]:
+        warn(f"{core['absent_target']['count']} of {len(core['rows'])} box(es) have no pixel of their target label "
+             f"inside the box in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
              "--allow-absent-target (allow_absent_target=True)")
-    counts = {
-        "pred_files": counts_extra.get("pred_files", core["pairs"]),
-        "gt_files": counts_extra.get("gt_files", core["pairs"]),
-        "pairs": core["pairs"],
-        "pairs_with_boxes": core["pairs"] - len(core["without_boxes"]),
-        "pairs_without_boxes": len(core["without_boxes"]),
-        "samples": len(core["rows"]),
-        "skipped": len(skipped),
-    }
-    result = {
-        "schema": RESULT_SCHEMA,
-        "metrics": list(metrics),
-        "means": core["means"],
-        **core["totals"],
-        "per_class": per_class_breakdown(core["rows"], metrics, class_names,
-                                         (core["sem_meta"] or {}).get("classifier")),
-        "counts": counts,
-        "skipped": skipped,
-        "pairs_without_boxes": core["without_boxes"],
-        "metadata": {
-            "package_version": __version__,
-            "labelmap_metrics_version": LABELMAP_METRICS_VERSION,
-            "sem": core["sem_meta"],
-            "absent_target": absent,
-            "stuff_target": {"count": len(stuff), "first": stuff[:_ABSENT_LISTED]},
-            "reproducibility": {m: registry.get(m).reproducibility.as_dict() for m in metrics},
-            "inputs": inputs,
-            "options": options,
-            "world_size": world_size,
-        },
-        "runtime": {"sem": core["sem_runtime"]},
-        "samples": core["rows"],
-    }
-    if core["dataset_meta"]:
-        result["metadata"]["dataset_metrics"] = core["dataset_meta"]
-    if core["dataset_runtime"]:
-        result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
-    if task is not None:  # sem-score --task: protocol and task digest (registry version key "task_digest")
-        result["metadata"]["task"] = dict(task)
+    world_size = 1 if distributed is None else distributed.world_size
+    result = _assemble(core, metrics, counts_extra, skipped, inputs, options, class_names, stuff, world_size, task)
     result["checks"] = run_checks(result, checks, baseline, baseline_path)
     return result
 

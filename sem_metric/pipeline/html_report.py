@@ -21,23 +21,25 @@ from ``metadata.options.sem.weights`` pinned to the recorded sha256. Also runnab
 from __future__ import annotations
 
 import argparse
-import colorsys
 import html
-import io as _io
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from .. import registry
 from ..atomic import atomic_write
 from ..errors import InputError, SemMetricError
 from .class_names import ClassNames, load_class_names
 from .per_class import sem_note
+from .report_images import WINDOW_PX as _WINDOW_PX
+from .report_images import colourise, histogram_png, palette_color  # noqa: F401 (public names of this module)
+from .report_images import context_window as _context_window
+from .report_images import crop_image as _crop_image
+from .report_images import save_png as _save_png
+from .report_images import window_image as _window_image
 
 __all__ = ["DEFAULT_K", "palette_color", "colourise", "worst_samples", "histogram_png", "check_report_dir",
            "write_report", "main"]
@@ -45,132 +47,7 @@ __all__ = ["DEFAULT_K", "palette_color", "colourise", "worst_samples", "histogra
 DEFAULT_K = 8
 #: marks a folder as written by this module (a non-empty folder without it is never overwritten)
 GENERATOR = "sem-metric html_report"
-_CROP_PX = 176       # longer side of a displayed crop
-_WINDOW_PX = 120     # displayed size of the 96 x 96 classifier window
 _TOP = 3
-
-# Kelly's (1965) colours of maximum contrast, without white and black: ids 0..19; larger ids get a
-# golden-ratio hue sequence. The same id always gets the same colour, in every report.
-_KELLY = ("#848482", "#875692", "#F38400", "#A1CAF1", "#BE0032", "#C2B280", "#F3C300", "#008856", "#E68FAC",
-          "#0067A5", "#F99379", "#604E97", "#F6A600", "#B3446C", "#DCD300", "#882D17", "#8DB600", "#654522",
-          "#E25822", "#2B3D26")
-
-
-# ------------------------------------------------------------------------------------ images
-def palette_color(class_id: int) -> Tuple[int, int, int]:
-    """Deterministic display colour of a class id (Kelly's contrast colours, then golden-ratio hues)."""
-    i = int(class_id)
-    if 0 <= i < len(_KELLY):
-        h = _KELLY[i]
-        return int(h[1:3], 16), int(h[3:5], 16), int(h[5:7], 16)
-    hue = (i * 0.6180339887498949) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.45 + 0.35 * ((i * 7) % 3) / 2, 0.55 + 0.4 * ((i * 5) % 4) / 3)
-    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
-
-
-def colourise(seg: np.ndarray) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB picture of a label map (pixel = class id, Sec. 3) with :func:`palette_color`."""
-    seg = np.asarray(seg)
-    ids, inverse = np.unique(seg, return_inverse=True)
-    colours = np.array([palette_color(int(i)) for i in ids], dtype=np.uint8).reshape(-1, 3)
-    return colours[inverse.reshape(seg.shape)]
-
-
-def _font(size: int = 11):
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: the fixed bitmap font
-        return ImageFont.load_default()
-
-
-def _context_window(box: Sequence[int], shape: Tuple[int, int], margin: float = 0.5) -> Tuple[int, int, int, int]:
-    """The crop shown around a box: the box plus ``margin`` x its longer side (at least 4 px) on each side."""
-    x0, y0, x1, y1 = (int(v) for v in box)
-    pad = max(4, int(round(margin * max(x1 - x0, y1 - y0))))
-    return max(0, x0 - pad), max(0, y0 - pad), min(shape[1], x1 + pad), min(shape[0], y1 + pad)
-
-
-def _crop_image(seg: np.ndarray, box: Sequence[int], window: Tuple[int, int, int, int]) -> Image.Image:
-    """Colourised crop ``window`` of ``seg``, enlarged with nearest neighbour, the box outlined."""
-    cx0, cy0, cx1, cy1 = window
-    rgb = colourise(seg[cy0:cy1, cx0:cx1])
-    h, w = rgb.shape[:2]
-    scale = _CROP_PX / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    img = Image.fromarray(rgb, "RGB").resize(size, Image.NEAREST)
-    x0, y0, x1, y1 = (int(v) for v in box)
-    bx = [(x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale - 1, (y1 - cy0) * scale - 1]
-    draw = ImageDraw.Draw(img)
-    draw.rectangle([bx[0] - 1, bx[1] - 1, bx[2] + 1, bx[3] + 1], outline=(0, 0, 0), width=1)
-    draw.rectangle(bx, outline=(255, 255, 255), width=2)
-    return img
-
-
-def _window_image(window: np.ndarray) -> Image.Image:
-    """The classifier input (2, S, S): object map O white, the rest of the box (M) dark grey, outside black."""
-    o = np.clip(np.asarray(window[0], dtype=np.float64), 0, 1)
-    m = np.clip(np.asarray(window[1], dtype=np.float64), 0, 1)
-    grey = 255.0 * o + 64.0 * m * (1.0 - o)
-    img = Image.fromarray(np.round(grey).astype(np.uint8), "L")
-    return img.resize((_WINDOW_PX, _WINDOW_PX), Image.NEAREST)
-
-
-def histogram_png(values: Sequence[float], title: str, integer: bool = False, mean: Optional[float] = None,
-                  size: Tuple[int, int] = (360, 170)) -> Image.Image:
-    """A histogram of per-sample metric values (Sec. 4.1 / Eq. 10), drawn with PIL (no matplotlib).
-
-    Up to 20 equal bins over the values' range (one bin per integer for integer metrics with a small
-    range); the mean is a red line. Returns an RGB image.
-    """
-    vals = np.asarray([float(v) for v in values if v is not None], dtype=np.float64)
-    w, h = size
-    img = Image.new("RGB", size, (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    font = _font(11)
-    d.text((8, 4), title, fill=(20, 20, 20), font=font)
-    left, right, top, bottom = 40, w - 12, 22, h - 24
-    d.line([(left, bottom), (right, bottom)], fill=(60, 60, 60))
-    d.line([(left, top), (left, bottom)], fill=(60, 60, 60))
-    if vals.size == 0:
-        d.text((left + 10, (top + bottom) // 2), "no values", fill=(120, 120, 120), font=font)
-        return img
-    lo, hi = float(vals.min()), float(vals.max())
-    if integer and hi - lo <= 20:
-        edges = np.arange(math.floor(lo) - 0.5, math.floor(hi) + 1.5, 1.0)
-    else:
-        if hi == lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, min(20, max(5, int(math.sqrt(vals.size)) + 1)) + 1)
-    counts, _ = np.histogram(vals, bins=edges)
-    peak = max(1, int(counts.max()))
-    span = edges[-1] - edges[0]
-
-    def xpos(v: float) -> float:
-        return left + (right - left) * (v - edges[0]) / span
-
-    for c, a, b in zip(counts, edges[:-1], edges[1:]):
-        if c:
-            y = bottom - (bottom - top) * c / peak
-            d.rectangle([xpos(a) + 1, y, xpos(b) - 1, bottom - 1], fill=(70, 110, 170))
-    if mean is not None and edges[0] <= mean <= edges[-1]:
-        d.line([(xpos(mean), top), (xpos(mean), bottom)], fill=(200, 30, 30), width=2)
-    fmt = (lambda v: f"{v:g}") if integer else (lambda v: f"{v:.3g}")
-    lo_label = fmt(edges[0] + 0.5) if integer and len(edges) > 1 and edges[1] - edges[0] == 1 else fmt(edges[0])
-    hi_label = fmt(edges[-1] - 0.5) if integer and len(edges) > 1 and edges[1] - edges[0] == 1 else fmt(edges[-1])
-    d.text((left, bottom + 5), lo_label, fill=(60, 60, 60), font=font)
-    tw = d.textlength(hi_label, font=font)
-    d.text((right - tw, bottom + 5), hi_label, fill=(60, 60, 60), font=font)
-    d.text((4, top - 2), str(peak), fill=(60, 60, 60), font=font)
-    d.text((4, bottom - 12), "0", fill=(60, 60, 60), font=font)
-    if mean is not None:
-        label = f"mean {fmt(mean) if not integer else f'{mean:.3g}'}"
-        d.text((right - d.textlength(label, font=font), 4), label, fill=(200, 30, 30), font=font)
-    return img
-
-
-def _save_png(img: Image.Image, path: Path) -> None:
-    atomic_write(path, lambda f: img.save(f, format="PNG", optimize=True), binary=True, what="report image")
-
 
 # ------------------------------------------------------------------------------------ selection
 def worst_samples(result: Mapping[str, Any], metric: str, k: int = DEFAULT_K) -> List[int]:
@@ -297,13 +174,14 @@ def _legend(ids: Sequence[int], names: Optional[ClassNames]) -> str:
     return '<div class="legend">' + "".join(items) + "</div>"
 
 
-def _top3(probs: Optional[np.ndarray]) -> str:
-    if probs is None:
+def _top3(top: Any) -> str:
+    """The top-3 list of one object: a recorded ``(class ids, probabilities)`` pair (:attr:`Result.top3`)."""
+    if top is None:
         return ""
     from ..sem.classes import COCO_CLASSES
 
-    order = np.argsort(-probs, kind="stable")[:_TOP]
-    return '<ol class="top">' + "".join(f"<li>{_e(COCO_CLASSES[i])} {probs[i]:.3f}</li>" for i in order) + "</ol>"
+    ids, probs = top
+    return '<ol class="top">' + "".join(f"<li>{_e(COCO_CLASSES[i])} {p:.3f}</li>" for i, p in zip(ids, probs)) + "</ol>"
 
 
 def _metadata_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> str:
@@ -379,33 +257,12 @@ def _per_class_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> 
 
 
 # ------------------------------------------------------------------------------------ entry point
-def write_report(result: Mapping[str, Any], out_dir: "str | os.PathLike[str]", k: int = DEFAULT_K, *,
-                 load_pair: Optional[Callable[[str], Tuple[Any, Any]]] = None, class_names: Any = None,
-                 classifier: Any = None, weights: Any = None, device: Optional[str] = None) -> str:
-    """Write the HTML report of a result (module docstring) into ``out_dir``; returns the page's path.
-
-    ``k``: worst samples per metric. ``load_pair(file) -> (pred, gt)``: how to get a sample's maps
-    (default: read from ``metadata.inputs``; needed for results of ``evaluate_samples``).
-    ``class_names``: names for legends and tables (default: ``metadata.options.class_names``).
-    Sem's top-3 (Eq. 10's ``Softmax(F(O))``) uses ``classifier`` if given, else loads ``weights`` (default:
-    the recorded weights, pinned to the recorded sha256) on ``device`` (default CPU).
-    """
+def _sample_images(samples: Sequence[Mapping[str, Any]], needed: Sequence[int], load: Callable, out: Path
+                   ) -> Tuple[Dict[int, Tuple[np.ndarray, np.ndarray]], Dict[int, List[int]]]:
+    """Crops and classifier windows of the samples shown (PNG files); windows and class ids present per sample."""
     from ..labelmap.box import as_label_map
-    from ..sem.metric import probabilities_from_inputs
     from ..sem.preprocess import classifier_input
 
-    if int(k) < 1:
-        raise InputError(f"--report-k must be >= 1, got {k}")
-    out = _prepare_dir(out_dir)
-    names = load_class_names(class_names if class_names is not None
-                             else ((result.get("metadata") or {}).get("options") or {}).get("class_names"))
-    load = load_pair or _default_loader(result)
-    samples = result["samples"]
-    sample_metrics = [m for m in result["metrics"] if registry.get(m).level == "sample"]
-    chosen = {m: worst_samples(result, m, k) for m in sample_metrics}
-    needed = sorted({i for idx in chosen.values() for i in idx})
-
-    # --- maps, crops, classifier windows (one set of images per sample, shared by the sections)
     maps: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
     windows: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     present: Dict[int, List[int]] = {}
@@ -428,26 +285,70 @@ def write_report(result: Mapping[str, Any], out_dir: "str | os.PathLike[str]", k
         cx0, cy0, cx1, cy1 = win
         present[i] = sorted(set(np.unique(gt[cy0:cy1, cx0:cx1]).tolist())
                             | set(np.unique(pred[cy0:cy1, cx0:cx1]).tolist()))
+    return windows, present
 
-    # --- Sem: the classifier's distribution for the same windows
-    probs: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-    if "sem" in result["metrics"] and needed:
+
+def _classifier_top3(result: Mapping[str, Any], needed: Sequence[int], windows: Mapping[int, Any],
+                     classifier: Any, weights: Any, device: Optional[str]) -> Dict[int, Any]:
+    """Top-3 of the shown samples: from the run's own classifier pass (:attr:`Result.top3`); the classifier is
+    loaded and run only for samples it did not classify (a result read back from JSON, identical objects)."""
+    from .result import top3_of
+
+    if not result.get("metadata", {}).get("sem") or not needed:
+        return {}
+    recorded = getattr(result, "top3", None) or [None] * len(result["samples"])
+    top = {i: recorded[i] for i in needed if recorded[i] is not None}
+    missing = [i for i in needed if i not in top]
+    if missing and "sem" in result["metrics"]:
         import torch
 
+        from ..sem.metric import probabilities_from_inputs
+
         model = classifier if classifier is not None else _load_classifier(result, weights, device)
-        batch = torch.from_numpy(np.stack([w for i in needed for w in windows[i]]))
-        p = probabilities_from_inputs(batch, model)
-        probs = {i: (p[2 * j], p[2 * j + 1]) for j, i in enumerate(needed)}
+        p = probabilities_from_inputs(torch.from_numpy(np.stack([w for i in missing for w in windows[i]])), model)
+        top.update({i: (top3_of(p[2 * j]), top3_of(p[2 * j + 1])) for j, i in enumerate(missing)})
+    return top
 
-    # --- histograms
-    for m in sample_metrics:
-        spec = registry.get(m)
-        vals = [r.get(m) for r in samples]
-        _save_png(histogram_png(vals, f"{spec.display_name} per sample ({spec.better} is better)",
-                                integer=spec.integer, mean=result["means"].get(m)),
-                  out / "img" / f"hist_{m}.png")
 
-    # --- the page
+def _sample_row(rank: int, i: int, s: Mapping[str, Any], m: str, sample_metrics: Sequence[str], top: Any,
+                present: Sequence[int], names: Optional[ClassNames]) -> str:
+    label = int(s["label"])
+    vals = [f'<td class="num{" hi" if x == m else ""}">{_e(registry.get(x).format(s.get(x)))}</td>'
+            for x in sample_metrics]
+    info = (f'<td><div class="file">{_e(s["file"])}</div>box {_e(s["box_index"])}: '
+            f'<code class="nw">{_e(s["bbox"])}</code><br>target {_e(_class_label(label, names))}</td>')
+    figs = [
+        f'<td class="fig"><img src="img/s{i}_gt.png" alt="ground truth crop">S<sup>c</sup></td>',
+        f'<td class="fig"><img src="img/s{i}_pred.png" alt="prediction crop">&#348;</td>',
+        f'<td class="fig"><img src="img/s{i}_gt_obj.png" alt="ground-truth object map" width="{_WINDOW_PX}">'
+        f"O<sup>c</sup>{_top3(top[0] if top else None)}</td>",
+        f'<td class="fig"><img src="img/s{i}_pred_obj.png" alt="predicted object map" width="{_WINDOW_PX}">'
+        f"&Ocirc;{_top3(top[1] if top else None)}</td>",
+    ]
+    return (f'<tr class="sample"><td class="num">{rank}</td>{info}{"".join(vals)}{"".join(figs)}'
+            f"<td>{_legend(present, names)}</td></tr>")
+
+
+def _metric_section(result: Mapping[str, Any], m: str, chosen: Sequence[int], sample_metrics: Sequence[str],
+                    top: Mapping[int, Any], present: Mapping[int, List[int]], names: Optional[ClassNames]) -> str:
+    spec = registry.get(m)
+    parts = [f'<section class="metric" id="metric-{_e(m)}"><h2>{_e(spec.display_name)} '
+             f'<span class="sub">({_e(spec.equation)}; {spec.better} is better)</span></h2>']
+    if spec.level != "sample":
+        return "".join(parts) + (f'<p>Dataset-level metric: {_e(spec.format(result["means"].get(m)))} '
+                                 "(one value per run; no per-sample values).</p></section>")
+    parts.append(f'<img src="img/hist_{_e(m)}.png" alt="histogram of {_e(spec.display_name)}" width="360" height="170">')
+    parts.append(f"<h3>{len(chosen)} worst sample{'s' if len(chosen) != 1 else ''}</h3>")
+    head = ["#", "sample", *[_e(registry.get(x).display_name) for x in sample_metrics],
+            "ground truth", "prediction", "GT object map", "predicted object map", "classes"]
+    parts.append(f'<table class="samples" id="worst-{_e(m)}">' + _row(head, "th"))
+    parts += [_sample_row(rank, i, result["samples"][i], m, sample_metrics, top.get(i), present[i], names)
+              for rank, i in enumerate(chosen, start=1)]
+    parts.append("</table></section>")
+    return "\n".join(parts)
+
+
+def _page(result: Mapping[str, Any], names: Optional[ClassNames], sections: Sequence[str]) -> str:
     meta = result.get("metadata") or {}
     passed = (result.get("checks") or {}).get("passed", True)
     n_checks = len((result.get("checks") or {}).get("items") or [])
@@ -463,48 +364,48 @@ def write_report(result: Mapping[str, Any], out_dir: "str | os.PathLike[str]", k
         '<section id="overview"><h2>Summary</h2><div class="cards"><div><h3>Means</h3>', _summary_table(result),
         "</div><div class=\"grow\"><h3>Metadata</h3>", _metadata_table(result, names), "</div></div></section>",
         '<section id="per-class-section"><h2>Per class</h2>', _per_class_table(result, names), "</section>",
+        *sections,
+        '<p class="sub">Crops: the box (white outline) with context around it, one colour per class id. '
+        "Object maps: the binary target object O (white) inside the box (grey) in the classifier's "
+        f"window ({_e((meta.get('sem') or {}).get('preprocessing_version') or 'box-window-v1')}), "
+        "as Sem (Eq. 10) feeds it to the classifier; top-3: its most likely COCO classes.</p>",
+        "</main></body></html>\n",
     ]
-    for m in result["metrics"]:
+    return "\n".join(parts)
+
+
+def write_report(result: Mapping[str, Any], out_dir: "str | os.PathLike[str]", k: int = DEFAULT_K, *,
+                 load_pair: Optional[Callable[[str], Tuple[Any, Any]]] = None, class_names: Any = None,
+                 classifier: Any = None, weights: Any = None, device: Optional[str] = None) -> str:
+    """Write the HTML report of a result (module docstring) into ``out_dir``; returns the page's path.
+
+    ``k``: worst samples per metric. ``load_pair(file) -> (pred, gt)``: how to get a sample's maps
+    (default: read from ``metadata.inputs``; needed for results of ``evaluate_samples``).
+    ``class_names``: names for legends and tables (default: ``metadata.options.class_names``).
+    The classifier's top-3 (Eq. 10's ``Softmax(F(O))``) come from the run itself (``Result.top3`` of
+    ``evaluate_dirs`` / ``evaluate_samples``: no second classifier pass); for samples it did not classify
+    (a result read back from JSON) ``classifier`` is used if given, else ``weights`` (default: the
+    recorded weights, pinned to the recorded sha256) are loaded on ``device`` (default CPU).
+    """
+    if int(k) < 1:
+        raise InputError(f"--report-k must be >= 1, got {k}")
+    out = _prepare_dir(out_dir)
+    names = load_class_names(class_names if class_names is not None
+                             else ((result.get("metadata") or {}).get("options") or {}).get("class_names"))
+    samples = result["samples"]
+    sample_metrics = [m for m in result["metrics"] if registry.get(m).level == "sample"]
+    chosen = {m: worst_samples(result, m, k) for m in sample_metrics}
+    needed = sorted({i for idx in chosen.values() for i in idx})
+    windows, present = _sample_images(samples, needed, load_pair or _default_loader(result), out)
+    top = _classifier_top3(result, needed, windows, classifier, weights, device)
+    for m in sample_metrics:
         spec = registry.get(m)
-        parts.append(f'<section class="metric" id="metric-{_e(m)}"><h2>{_e(spec.display_name)} '
-                     f'<span class="sub">({_e(spec.equation)}; {spec.better} is better)</span></h2>')
-        if spec.level != "sample":
-            parts.append(f'<p>Dataset-level metric: {_e(spec.format(result["means"].get(m)))} '
-                         "(one value per run; no per-sample values).</p></section>")
-            continue
-        parts.append(f'<img src="img/hist_{_e(m)}.png" alt="histogram of {_e(spec.display_name)}" '
-                     'width="360" height="170">')
-        idx = chosen[m]
-        parts.append(f"<h3>{len(idx)} worst sample{'s' if len(idx) != 1 else ''}</h3>")
-        head = ["#", "sample", *[_e(registry.get(x).display_name) for x in sample_metrics],
-                "ground truth", "prediction", "GT object map", "predicted object map", "classes"]
-        parts.append(f'<table class="samples" id="worst-{_e(m)}">' + _row(head, "th"))
-        for rank, i in enumerate(idx, start=1):
-            s = samples[i]
-            label = int(s["label"])
-            vals = [f'<td class="num{" hi" if x == m else ""}">{_e(registry.get(x).format(s.get(x)))}</td>'
-                    for x in sample_metrics]
-            pg = probs.get(i)
-            info = (f'<td><div class="file">{_e(s["file"])}</div>box {_e(s["box_index"])}: '
-                    f'<code class="nw">{_e(s["bbox"])}</code><br>target {_e(_class_label(label, names))}</td>')
-            figs = [
-                f'<td class="fig"><img src="img/s{i}_gt.png" alt="ground truth crop">S<sup>c</sup></td>',
-                f'<td class="fig"><img src="img/s{i}_pred.png" alt="prediction crop">&#348;</td>',
-                f'<td class="fig"><img src="img/s{i}_gt_obj.png" alt="ground-truth object map" width="{_WINDOW_PX}">'
-                f"O<sup>c</sup>{_top3(pg[0] if pg else None)}</td>",
-                f'<td class="fig"><img src="img/s{i}_pred_obj.png" alt="predicted object map" width="{_WINDOW_PX}">'
-                f"&Ocirc;{_top3(pg[1] if pg else None)}</td>",
-            ]
-            parts.append(f'<tr class="sample"><td class="num">{rank}</td>{info}{"".join(vals)}{"".join(figs)}'
-                         f"<td>{_legend(present[i], names)}</td></tr>")
-        parts.append("</table></section>")
-    parts.append('<p class="sub">Crops: the box (white outline) with context around it, one colour per class id. '
-                 "Object maps: the binary target object O (white) inside the box (grey) in the classifier's "
-                 f"window ({_e((meta.get('sem') or {}).get('preprocessing_version') or 'box-window-v1')}), "
-                 "as Sem (Eq. 10) feeds it to the classifier; top-3: its most likely COCO classes.</p>")
-    parts.append("</main></body></html>\n")
+        _save_png(histogram_png([r.get(m) for r in samples], f"{spec.display_name} per sample ({spec.better} is better)",
+                                integer=spec.integer, mean=result["means"].get(m)), out / "img" / f"hist_{m}.png")
+    sections = [_metric_section(result, m, chosen.get(m, []), sample_metrics, top, present, names)
+                for m in result["metrics"]]
+    text = _page(result, names, sections)
     page = out / "index.html"
-    text = "\n".join(parts)
     atomic_write(page, lambda f: f.write(text), what="report")
     return str(page)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .. import registry
+from ..engine.exact import exact_mean
 from ..errors import InputError
 from .class_names import ClassNames, coco_counterpart
 
@@ -160,7 +161,7 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
         stats: Dict[str, Dict[str, Any]] = {}
         for m in per_sample:
             vals = [float(r[m]) for r in rows if r.get(m) is not None]
-            stats[m] = {"mean": (sum(vals) / len(vals)) if vals else None, "count": len(vals)}
+            stats[m] = {"mean": exact_mean(vals), "count": len(vals)}   # correctly rounded, as the means
         classes.append({"label": label, "name": name, "samples": len(rows), "metrics": stats,
                         "sem_reliability": None if reliability is None else _assess(name, reliability)})
     return {

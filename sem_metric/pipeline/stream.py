@@ -147,6 +147,12 @@ class Stream:
         for m, vals in self.engine.update_classified(self.state, batch).items():
             for q, v in zip(self.queue, vals.tolist()):
                 q[4][m] = float(v)
+        if batch.probs_pred is not None:          # what --report shows (Result.top3): no second classifier pass
+            from .result import top3_of
+
+            for q, pp, pg in zip(self.queue, batch.probs_pred, batch.probs_gt):
+                if np.isfinite(pp).all() and np.isfinite(pg).all():
+                    q[4]["_top3"] = (top3_of(pg), top3_of(pp))
         self.queue, self.queue_bytes = [], 0
 
     def save(self) -> None:
@@ -241,4 +247,5 @@ class Stream:
                 "without_boxes": [name for _, name in self.without_boxes],
                 "sem_meta": None if self.stage is None else self.stage.metadata(),
                 "sem_runtime": None if self.stage is None else self.stage.runtime(),
-                "dataset_meta": meta if rows else {}, "dataset_runtime": runtime}
+                "dataset_meta": meta if rows else {}, "dataset_runtime": runtime,
+                "top3": [r.get("_top3") for r in self.rows]}

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -198,12 +198,10 @@ def object_digest(seg: Any, box: Any, label: int) -> int:
     sha256 over the crop's size and its bits (``object_crop``): the same object in another image,
     position or class id has the same digest.
     """
+    from ..engine.builtin import crop_digest
     from ..labelmap.target_object import object_crop
 
-    crop = object_crop(seg, box, label)
-    h = hashlib.sha256(f"{crop.shape[0]}x{crop.shape[1]}:".encode())
-    h.update(np.packbits(crop).tobytes())
-    return int.from_bytes(h.digest(), "big")
+    return crop_digest(object_crop(seg, box, label))
 
 
 def _set_digest(digest_sum: int, n: int) -> str:
@@ -382,156 +380,13 @@ def shape_frechet_distance(preds: Sequence, gts: Sequence, boxes: Sequence, labe
     if not (n == len(gts) == len(boxes) == len(labels)):
         raise InputError(f"preds, gts, boxes, labels differ in length: {n}, {len(gts)}, {len(boxes)}, {len(labels)}")
     model = _resolve_classifier(classifier, device)
-    sha = _weights_sha(model)
-    stats, path = (gt_stats, None) if isinstance(gt_stats, ShapeStats) else (None, gt_stats)
-    if path is not None and os.path.exists(os.fspath(path)):
-        stats = ShapeStats.load(path)
+    stats = gt_stats if isinstance(gt_stats, ShapeStats) else None
+    acc = SFDAccumulator(model, batch_size=int(batch_size), gt_stats=None if stats is not None else gt_stats)
     if stats is not None:
-        where = repr(os.fspath(path)) if path is not None else "(ShapeStats)"
-        stats.check(where, sha, PREPROCESSING_VERSION)
-        stats.check(where, objects_digest=objects_digest(gts, boxes, labels), n=n)
-        feats = shape_features_batch(preds, boxes, labels, classifier=model, batch_size=batch_size)
-        mu_p, s_p = _mean_cov(feats, "predicted objects")
-        return frechet_distance(mu_p, s_p, stats.mu, stats.sigma)
-    inputs = classifier_inputs(list(preds) + list(gts), list(boxes) * 2, list(labels) * 2)
-    feats = classifier_features(inputs, model, batch_size)
-    mu_p, s_p = _mean_cov(feats[:n], "predicted objects")
-    mu_g, s_g = _mean_cov(feats[n:], "ground-truth objects")
-    if path is not None:
-        if not sha:
-            raise InputError("saving SFD statistics needs classifier weights with a known sha256 "
-                             "(load them with sem_metric.load_classifier)")
-        ShapeStats(mu_g, s_g, n, sha, PREPROCESSING_VERSION, objects_digest(gts, boxes, labels)).save(path)
-    return frechet_distance(mu_p, s_p, mu_g, s_g)
-
-
-# ------------------------------------------------------------------------------ pipeline accumulator
-class SFDAccumulator:
-    """Dataset-level SFD for the evaluation pipeline (registry metric ``sfd``; beyond the paper, FID-style).
-
-    ``update(preds, gts, boxes, labels)`` queues the samples' classifier inputs and, every
-    ``batch_size`` samples, adds their features to :class:`Moments` of the predictions and of the
-    ground truths; ``compute()`` returns the Frechet distance of the two Gaussian fits. ``state()`` /
-    ``merge(state)`` combine accumulators of several processes (sums, so the result does not depend
-    on how samples were split). ``gt_stats``: a ``.npz`` path (see :func:`shape_frechet_distance`):
-    loaded and verified when it exists (then ground truths are not classified), written otherwise.
-    """
-
-    def __init__(self, classifier=None, batch_size: int = 64, device: Optional[str] = None,
-                 gt_stats: "Optional[str | os.PathLike[str]]" = None):
-        self.classifier = _resolve_classifier(classifier, device)
-        self.batch_size = int(batch_size)
-        self.sha256 = _weights_sha(self.classifier)
-        self.dim = feature_dim(self.classifier)
-        self.pred = Moments(self.dim)
-        self.gt = Moments(self.dim)
-        self.gt_digest_sum = 0
-        self.gt_count = 0
-        self.stats_path = None if gt_stats is None else os.fspath(gt_stats)
-        self.loaded: Optional[ShapeStats] = None
-        self.stats_status: Optional[str] = None
-        self._queue: List[Tuple[torch.Tensor, Optional[torch.Tensor]]] = []
-        self._result: Optional[float] = None
-        if self.stats_path is not None:
-            if not self.sha256:
-                raise InputError("--sfd-gt-stats needs classifier weights with a known sha256 "
-                                 "(load them with sem_metric.load_classifier)")
-            parent = os.path.dirname(os.path.abspath(self.stats_path))
-            if os.path.isdir(self.stats_path) or not os.path.isdir(parent):
-                raise InputError(f"--sfd-gt-stats {self.stats_path!r}: give a file path in an existing directory")
-            if os.path.exists(self.stats_path):
-                self.loaded = ShapeStats.load(self.stats_path)
-                self.loaded.check(repr(self.stats_path), self.sha256, PREPROCESSING_VERSION)
-                if self.loaded.feature_dim != self.dim:
-                    raise InputError(f"SFD statistics {self.stats_path!r} have {self.loaded.feature_dim}-d features, "
-                                     f"this classifier gives {self.dim}-d; delete the file or pass another path")
-
-    @classmethod
-    def from_sem_options(cls, classifier, sem_options) -> "SFDAccumulator":
-        """Build from the pipeline's loaded classifier and :class:`~sem_metric.pipeline.evaluate.SemOptions`."""
-        return cls(classifier, batch_size=int(sem_options.batch_size),
-                   gt_stats=getattr(sem_options, "sfd_gt_stats", None))
-
-    def update(self, preds: Sequence, gts: Sequence, boxes: Sequence, labels: Sequence[int]) -> None:
-        """Add N samples (label maps, boxes ``(x0, y0, x1, y1)``, target labels), as for Sem (Eq. 10)."""
-        n = len(preds)
-        if not (n == len(gts) == len(boxes) == len(labels)):
-            raise InputError(f"preds, gts, boxes, labels differ in length: {n}, {len(gts)}, {len(boxes)}, {len(labels)}")
-        if n == 0:
-            return
-        boxes = [tuple(int(v) for v in b) for b in boxes]
-        labels = [int(v) for v in labels]
-        for g, b, l in zip(gts, boxes, labels):
-            self.gt_digest_sum = (self.gt_digest_sum + object_digest(g, b, l)) % _DIGEST_MOD
-        self.gt_count += n
-        x_pred = classifier_inputs(list(preds), boxes, labels)
-        x_gt = None if self.loaded is not None else classifier_inputs(list(gts), boxes, labels)
-        self._queue.append((x_pred, x_gt))
-        self._result = None
-        if sum(q[0].shape[0] for q in self._queue) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Compute the queued features and add them to the moments."""
-        if not self._queue:
-            return
-        x_pred = torch.cat([q[0] for q in self._queue])
-        gts = [q[1] for q in self._queue if q[1] is not None]
-        n = x_pred.shape[0]
-        feats = classifier_features(torch.cat([x_pred, *gts]), self.classifier, self.batch_size)
-        self.pred.add(feats[:n])
-        if gts:
-            self.gt.add(feats[n:])
-        self._queue = []
-
-    def state(self) -> Dict[str, Any]:
-        """Picklable sufficient statistics (after flushing): feature moments and the ground-truth digest."""
-        self.flush()
-        return {"pred": self.pred.state(), "gt": self.gt.state(), "gt_digest_sum": self.gt_digest_sum,
-                "gt_count": self.gt_count}
-
-    def merge(self, state: Dict[str, Any]) -> None:
-        """Add another accumulator's :meth:`state` (e.g. from another process)."""
-        self.flush()
-        self.pred.merge(state["pred"])
-        self.gt.merge(state["gt"])
-        self.gt_digest_sum = (self.gt_digest_sum + int(state["gt_digest_sum"])) % _DIGEST_MOD
-        self.gt_count += int(state["gt_count"])
-        self._result = None
-
-    def gt_digest(self) -> str:
-        return _set_digest(self.gt_digest_sum, self.gt_count)
-
-    def compute(self) -> float:
-        """SFD of everything added so far; writes / verifies the ground-truth statistics file."""
-        if self._result is not None:
-            return self._result
-        self.flush()
-        mu_p, s_p = self.pred.mean_cov("predicted objects")
-        if self.loaded is not None:
-            self.loaded.check(repr(self.stats_path), objects_digest=self.gt_digest(), n=self.gt_count)
-            mu_g, s_g = self.loaded.mu, self.loaded.sigma
-            self.stats_status = "loaded"
-        else:
-            mu_g, s_g = self.gt.mean_cov("ground-truth objects")
-            if self.stats_path is not None:
-                ShapeStats(mu_g, s_g, self.gt.n, str(self.sha256), PREPROCESSING_VERSION, self.gt_digest()
-                           ).save(self.stats_path)
-                self.stats_status = "written"
-        self._result = frechet_distance(mu_p, s_p, mu_g, s_g)
-        return self._result
-
-    def metadata(self) -> Dict[str, Any]:
-        """What defines the value (deterministic): weights sha256, preprocessing, feature dimension, n."""
-        return {"weights_sha256": self.sha256, "preprocessing_version": PREPROCESSING_VERSION,
-                "feature_dim": self.dim, "n_pred": self.pred.n + sum(q[0].shape[0] for q in self._queue),
-                "n_gt": self.gt_count, "gt_objects_digest": self.gt_digest(),
-                "gt_stats": None if self.stats_path is None else os.fspath(self.stats_path)}
-
-    def runtime(self) -> Dict[str, Any]:
-        """Run-dependent information: whether the ground-truth statistics were loaded or written."""
-        return {"gt_stats": None if self.stats_path is None else {"path": self.stats_path,
-                                                                   "status": self.stats_status}}
+        stats.check("(ShapeStats)", _weights_sha(model), PREPROCESSING_VERSION)
+        acc.use_stats(stats)
+    acc.update(preds, gts, boxes, labels)
+    return acc.compute()
 
 
 def objects_digest(segs: Sequence, boxes: Sequence, labels: Sequence[int]) -> str:
@@ -539,3 +394,7 @@ def objects_digest(segs: Sequence, boxes: Sequence, labels: Sequence[int]) -> st
     total = sum(object_digest(s, b, l) for s, b, l in zip(segs, boxes, labels)) % _DIGEST_MOD
     return _set_digest(total, len(segs))
 
+
+
+# the accumulator over the engine (registry entry ``sfd`` names it here, as before)
+from .sfd_accumulator import SFDAccumulator  # noqa: E402,F401
