@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import InputError
-from ..sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES
+from ..sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, COCO_SYNONYMS, coco_counterpart  # noqa: F401 (re-exported)
 
 __all__ = ["BUILTIN_CLASS_NAMES", "STUFF_IDS", "CITYSCAPES_TRAIN_TO_LABEL_ID", "CITYSCAPES_NAMES", "CAMVID_NAMES", "ADE20K_NAMES", "COCO_NAMES",
            "ClassNames", "load_class_names", "coco_counterpart", "COCO_SYNONYMS"]
@@ -88,43 +88,6 @@ STUFF_IDS: Dict[str, frozenset] = {
 BUILTIN_CLASS_NAMES: Dict[str, Dict[int, str]] = {
     "coco": COCO_NAMES, "cityscapes": CITYSCAPES_NAMES, "ade20k": ADE20K_NAMES, "camvid": CAMVID_NAMES,
 }
-
-#: Names (normalised: lower case, single spaces) of other datasets' classes whose objects are a COCO
-#: thing class under another name. Classes that only partly match (CamVid "bicyclist" = a person *and*
-#: a bicycle; ADE20K "plant", "table", "monitor") are deliberately absent: no counterpart.
-COCO_SYNONYMS: Dict[str, str] = {
-    "rider": "person", "pedestrian": "person", "people": "person", "human": "person",
-    "motorbike": "motorcycle", "minibike": "motorcycle", "bike": "bicycle",
-    "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv", "tv monitor": "tv",
-    "television receiver": "tv", "television": "tv", "diningtable": "dining table", "pottedplant": "potted plant",
-    "cellphone": "cell phone", "mobile phone": "cell phone", "hairdryer": "hair drier", "hair dryer": "hair drier",
-    "microwave oven": "microwave", "fridge": "refrigerator", "trafficlight": "traffic light",
-    "traffic signal": "traffic light", "firehydrant": "fire hydrant", "stopsign": "stop sign",
-}
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name.strip().lower()))
-
-
-def coco_counterpart(name: Optional[str]) -> Optional[str]:
-    """The COCO thing class (a name of :data:`sem_metric.sem.classes.COCO_CLASSES`) that a class name denotes.
-
-    Matching is by name: the name itself (case, ``_`` / ``-`` and spacing ignored), then
-    :data:`COCO_SYNONYMS`, then each comma-separated alias (``"sofa, couch, lounge"`` -> ``couch``). None
-    when nothing matches: Sem's classifier (Eq. 10) has no class for it.
-    """
-    if not name:
-        return None
-    coco = {_normalise(c): c for c in COCO_CLASSES}
-    for alias in [name] + name.split(","):
-        key = _normalise(alias)
-        if key in coco:
-            return coco[key]
-        if key in COCO_SYNONYMS:
-            return COCO_SYNONYMS[key]
-    return None
-
 
 @dataclass(frozen=True)
 class ClassNames:

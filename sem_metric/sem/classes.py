@@ -5,6 +5,8 @@ original (non-contiguous) COCO category id of that class, as found in COCO insta
 """
 from __future__ import annotations
 
+from typing import Dict, Optional
+
 COCO_CLASSES: tuple[str, ...] = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
     "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
@@ -39,3 +41,42 @@ def coco_index(name_or_category_id: str | int) -> int:
         return COCO_CATEGORY_IDS.index(int(name_or_category_id))
     except ValueError:
         raise KeyError(f"COCO category id {name_or_category_id} is not a thing class") from None
+
+
+#: Names (normalised: lower case, single spaces) of other datasets' classes whose objects are a COCO
+#: thing class under another name. Classes that only partly match (CamVid "bicyclist" = a person *and*
+#: a bicycle; ADE20K "plant", "table", "monitor") are deliberately absent: no counterpart.
+COCO_SYNONYMS: Dict[str, str] = {
+    "rider": "person", "pedestrian": "person", "people": "person", "human": "person",
+    "motorbike": "motorcycle", "minibike": "motorcycle", "bike": "bicycle",
+    "aeroplane": "airplane", "sofa": "couch", "tvmonitor": "tv", "tv monitor": "tv",
+    "television receiver": "tv", "television": "tv", "diningtable": "dining table", "pottedplant": "potted plant",
+    "cellphone": "cell phone", "mobile phone": "cell phone", "hairdryer": "hair drier", "hair dryer": "hair drier",
+    "microwave oven": "microwave", "fridge": "refrigerator", "trafficlight": "traffic light",
+    "traffic signal": "traffic light", "firehydrant": "fire hydrant", "stopsign": "stop sign",
+}
+
+
+def _normalise(name: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name.strip().lower()))
+
+
+def coco_counterpart(name: Optional[str]) -> Optional[str]:
+    """The COCO thing class (a name of :data:`sem_metric.sem.classes.COCO_CLASSES`) that a class name denotes.
+
+    Matching is by name: the name itself (case, ``_`` / ``-`` and spacing ignored), then
+    :data:`COCO_SYNONYMS`, then each comma-separated alias (``"sofa, couch, lounge"`` -> ``couch``). None
+    when nothing matches: Sem's classifier (Eq. 10) has no class for it.
+    """
+    if not name:
+        return None
+    coco = {_normalise(c): c for c in COCO_CLASSES}
+    for alias in [name] + name.split(","):
+        key = _normalise(alias)
+        if key in coco:
+            return coco[key]
+        if key in COCO_SYNONYMS:
+            return COCO_SYNONYMS[key]
+    return None

@@ -61,6 +61,22 @@ def _bbox(rows: np.ndarray, cols: np.ndarray) -> Tuple[int, int, int, int]:
     return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
 
 
+def connected_components(binary: np.ndarray, connectivity: int = 8
+                         ) -> List[Tuple[Tuple[slice, slice], np.ndarray]]:
+    """The ``connectivity``-connected components (8 or 4) of a binary map: the one extractor of the package.
+
+    Returns, in ``scipy.ndimage.label`` order, each component's tight slices ``(rows, cols)`` and its mask
+    inside them (an object shape, Sec. 3; used for SISM targets and for classifier training shapes).
+    """
+    from scipy import ndimage
+
+    if connectivity not in (4, 8):
+        raise InputError(f"connectivity must be 4 or 8, got {connectivity}")
+    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
+    lab, _ = ndimage.label(np.asarray(binary, bool), structure=structure)
+    return [(sl, lab[sl] == k) for k, sl in enumerate(ndimage.find_objects(lab), start=1) if sl is not None]
+
+
 def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.ndarray] = None,
                  connectivity: int = 8) -> List[Target]:
     """Every target object of the given classes in one label map (Sec. 3: B = {b, l^t}).
@@ -71,8 +87,6 @@ def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.
     object. The box is the object's tight box, x1/y1 exclusive. Deterministic order: by label, then by
     (y0, x0, x1, y1), then instance id.
     """
-    from scipy import ndimage
-
     seg = np.asarray(seg)
     if seg.ndim != 2:
         raise InputError(f"find_targets: expected a 2-D label map, got shape {seg.shape}")
@@ -83,7 +97,6 @@ def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.
         inst = np.asarray(instances)
         if inst.shape != seg.shape:
             raise InputError(f"find_targets: instance map shape {inst.shape} != label map shape {seg.shape}")
-    structure = np.ones((3, 3), bool) if connectivity == 8 else ndimage.generate_binary_structure(2, 1)
     out: List[Target] = []
     for label in sorted({int(v) for v in labels}):
         cls = seg == label
@@ -99,12 +112,8 @@ def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.
             for i, s, n in zip(uniq.tolist(), starts.tolist(), counts.tolist()):
                 found.append(Target(_bbox(rows[s:s + n], cols[s:s + n]), label, int(n), int(i)))
         else:
-            lab, n = ndimage.label(cls, structure=structure)
-            for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-                if sl is None:
-                    continue
-                area = int((lab[sl] == k).sum())
-                found.append(Target((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop), label, area, 0))
+            for sl, mask in connected_components(cls, connectivity):
+                found.append(Target((sl[1].start, sl[0].start, sl[1].stop, sl[0].stop), label, int(mask.sum()), 0))
         out.extend(sorted(found, key=lambda t: (t.box[1], t.box[0], t.box[2], t.box[3], t.instance)))
     return out
 

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import numpy as np
 from PIL import Image
 
-from sem_metric.sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_index
+from sem_metric.sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_counterpart, coco_index
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
 
 PathLike = Union[str, Path]
@@ -33,13 +33,8 @@ VOC_CLASSES: Tuple[str, ...] = (
     "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train",
     "tvmonitor",
 )
-VOC_TO_COCO_NAME: Dict[str, str] = {
-    "aeroplane": "airplane", "bicycle": "bicycle", "bird": "bird", "boat": "boat", "bottle": "bottle",
-    "bus": "bus", "car": "car", "cat": "cat", "chair": "chair", "cow": "cow",
-    "diningtable": "dining table", "dog": "dog", "horse": "horse", "motorbike": "motorcycle",
-    "person": "person", "pottedplant": "potted plant", "sheep": "sheep", "sofa": "couch",
-    "train": "train", "tvmonitor": "tv",
-}
+#: VOC name -> COCO class name, through the one synonym table (:data:`sem_metric.sem.classes.COCO_SYNONYMS`)
+VOC_TO_COCO_NAME: Dict[str, str] = {name: coco_counterpart(name) for name in VOC_CLASSES}
 VOC_TO_COCO: Dict[int, int] = {
     i + 1: coco_index(VOC_TO_COCO_NAME[name]) for i, name in enumerate(VOC_CLASSES)
 }
@@ -328,10 +323,6 @@ def _read_label_png(path: PathLike) -> np.ndarray:
         return np.asarray(im)
 
 
-_STRUCT8 = np.ones((3, 3), dtype=bool)
-_STRUCT4 = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
-
-
 def label_map_components(
     seg: np.ndarray,
     class_to_coco: Mapping[int, int],
@@ -345,11 +336,10 @@ def label_map_components(
     Components smaller than ``min_area_frac`` of the map are dropped (paper Sec. 4.1); ``ignore``
     values and classes absent from ``class_to_coco`` are never objects.
     """
-    from scipy import ndimage
+    from ..task.targets import connected_components
 
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
-    struct = _STRUCT8 if connectivity == 8 else _STRUCT4
     seg = np.asarray(seg)
     if seg.ndim != 2:
         raise ValueError(f"label map must be 2-D, got shape {seg.shape}")
@@ -365,16 +355,11 @@ def label_map_components(
         binary = seg == cls
         if binary.sum() < min_area:
             continue
-        comp, n = ndimage.label(binary, structure=struct)
-        if n == 0:
-            continue
-        areas = np.bincount(comp.ravel(), minlength=n + 1)
-        slices = ndimage.find_objects(comp)
-        for k in range(1, n + 1):
-            if areas[k] < min_area or areas[k] == 0:
+        for _, comp in connected_components(binary, connectivity):
+            area = int(comp.sum())
+            if area < min_area or area == 0:
                 continue
-            sl = slices[k - 1]
-            masks.append(tight_crop(comp[sl] == k, max_side))
+            masks.append(tight_crop(comp, max_side))
             labels.append(int(class_to_coco[cls]))
     return masks, labels
 
@@ -465,12 +450,14 @@ def animal_silhouette(img: np.ndarray, threshold: int = ANIMAL_MNIST_THRESHOLD) 
 def _fill_and_keep_largest(m: np.ndarray) -> np.ndarray:
     from scipy import ndimage
 
+    from ..task.targets import connected_components
+
     m = ndimage.binary_fill_holes(m)
-    comp, n = ndimage.label(m, structure=_STRUCT8)
-    if n > 1:
-        areas = np.bincount(comp.ravel())
-        areas[0] = 0
-        m = comp == int(np.argmax(areas))
+    comps = connected_components(m, 8)
+    if len(comps) > 1:                      # the largest (the first of equal ones), in the map's frame
+        sl, mask = max(comps, key=lambda c: int(c[1].sum()))
+        m = np.zeros_like(m)
+        m[sl] = mask
     return m
 
 
