@@ -21,7 +21,6 @@ from ``metadata.options.sem.weights`` pinned to the recorded sha256. Also runnab
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from .. import registry
 from ..atomic import atomic_write
 from ..errors import InputError, SemMetricError
 from .class_names import ClassNames, load_class_names
-from .per_class import sem_note
+from .tables import html_escape, html_row, means_html, per_class_html
 from .report_images import WINDOW_PX as _WINDOW_PX
 from .report_images import colourise, histogram_png, palette_color  # noqa: F401 (public names of this module)
 from .report_images import context_window as _context_window
@@ -153,12 +152,7 @@ ol.top{margin:2px 0 0;padding-left:18px;text-align:left;color:#1d232a}
 """
 
 
-def _e(v: Any) -> str:
-    return html.escape(str(v), quote=True)
-
-
-def _row(cells: Sequence[str], tag: str = "td") -> str:
-    return "<tr>" + "".join(c if c.startswith(f"<{tag}") else f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>"
+_e, _row = html_escape, html_row
 
 
 def _class_label(cid: int, names: Optional[ClassNames]) -> str:
@@ -208,52 +202,11 @@ def _metadata_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> s
 
 
 def _summary_table(result: Mapping[str, Any]) -> str:
-    out = ['<table id="summary">', _row(["metric", "mean", "better", "samples", "defined in"], "th")]
-    counts = {}
-    for m in result["metrics"]:
-        spec = registry.get(m)
-        n = sum(1 for r in result["samples"] if r.get(m) is not None) if spec.level == "sample" else "dataset"
-        counts[m] = n
-        out.append(_row([_e(spec.display_name), f'<td class="num">{_e(spec.format(result["means"].get(m)))}</td>',
-                         _e(spec.better), f'<td class="num">{_e(n)}</td>', _e(spec.equation)]))
-    out.append("</table>")
-    checks = (result.get("checks") or {}).get("items") or []
-    if checks:
-        out.append('<ul id="checks">' + "".join(
-            f'<li><span class="{"pass" if c["passed"] else "fail"}">{"PASS" if c["passed"] else "FAIL"}</span> '
-            f"{_e(c['detail'])}</li>" for c in checks) + "</ul>")
-    return "".join(out)
+    return means_html(result)
 
 
 def _per_class_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> str:
-    pc = result.get("per_class") or {}
-    classes = pc.get("classes") or []
-    metrics = [registry.get(m) for m in result["metrics"] if registry.get(m).level == "sample"]
-    out = ['<table id="per-class">', _row(["label", "name", "samples", *[_e(m.display_name) for m in metrics],
-                                           "Sem reliability"], "th")]
-    for c in classes:
-        name = c.get("name") or (names.name(c["label"]) if names is not None else None) or "-"
-        rel = c.get("sem_reliability")
-        note = sem_note(c)
-        stats = ""
-        if rel and rel.get("coco_class"):
-            ci = rel.get("sem_auc_ci")
-            stats = (f"COCO {rel['coco_class']}: top-1 {rel.get('top1')}, Sem AUC {rel.get('sem_auc')}"
-                     + (f" [{ci[0]}, {ci[1]}]" if ci else ""))
-        rel_cell = (f'<span class="flag">{_e(note)}</span>' + (f"<br><small>{_e(stats)}</small>" if stats else "")
-                    if note else _e(f"reliable ({stats})") if rel else "-")
-        out.append(_row([f'<td class="num">{_e(c["label"])}</td>', _e(name), f'<td class="num">{c["samples"]}</td>',
-                         *[f'<td class="num">{_e(m.format((c["metrics"].get(m.name) or {}).get("mean")))}</td>'
-                           for m in metrics], rel_cell]))
-    out.append("</table>")
-    rel = pc.get("reliability")
-    if rel:
-        out.append(f'<p class="sub">Sem reliability per class from <code>{_e(os.path.basename(rel["file"]))}</code> '
-                   f'(matched by weights sha256): {_e(rel.get("rule") or "")}</p>')
-    elif "sem" in result["metrics"]:
-        out.append('<p class="sub">No per-class reliability file matches these Sem weights: classes are not '
-                   "flagged.</p>")
-    return "".join(out)
+    return per_class_html(result, names)
 
 
 # ------------------------------------------------------------------------------------ entry point

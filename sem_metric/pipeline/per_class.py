@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 from .. import registry
 from ..engine.exact import exact_mean
@@ -176,26 +176,6 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
 def format_per_class(result: Mapping[str, Any]) -> str:
     """The ``--per-class`` table: one line per target label (id, name, samples, each metric's mean),
     with a ``Sem: weak`` / ``Sem: unknown`` flag where the classifier is not reliable for the class."""
-    pc = result.get("per_class") or {}
-    classes = pc.get("classes") or []
-    metrics = [registry.get(m) for m in result.get("metrics", ()) if registry.get(m).level == "sample"]
-    rows: List[Tuple[str, ...]] = [("label", "name", "n", *[m.display_name for m in metrics], "")]
-    for c in classes:
-        rows.append((str(c["label"]), c.get("name") or "-", str(c["samples"]),
-                     *[m.format((c["metrics"].get(m.name) or {}).get("mean")) for m in metrics], sem_note(c)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    left = {0, 1, len(widths) - 1}
-    lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''})"]
-    for r in rows:
-        cells = [r[i].ljust(widths[i]) if i in left else r[i].rjust(widths[i]) for i in range(len(r))]
-        lines.append("  ".join(cells).rstrip())
-    rel = pc.get("reliability")
-    if not rel and "sem" in result.get("metrics", ()):
-        lines.append("Sem reliability per class: no reliability file for these weights, classes not flagged")
-    if rel:
-        lines.append(f"Sem reliability per class: {os.path.basename(rel['file'])} (weights sha256 "
-                     f"{str(rel['weights_sha256'])[:12]}; its rule is in the JSON's per_class.reliability)")
-        if any(sem_note(c) for c in classes):
-            lines.append("Sem: weak = the classifier fails that rule on the class's COCO counterpart; Sem: unknown = "
-                         "no COCO counterpart (or no name). Read Sem for these classes with care.")
-    return "\n".join(lines) + "\n"
+    from .tables import per_class_text
+
+    return per_class_text(result)

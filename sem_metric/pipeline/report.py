@@ -68,26 +68,9 @@ def to_csv(result: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------- table
 def format_table(result: Mapping[str, Any]) -> str:
     """Compact human-readable summary: counts line, then one line per metric mean (Sec. 4.1, Eq. 10)."""
-    c = result.get("counts") or {}
-    lines = [
-        f"samples {c.get('samples', 0)} | pairs {c.get('pairs', 0)} ({c.get('pairs_with_boxes', 0)} with boxes, "
-        f"{c.get('pairs_without_boxes', 0)} without) | files pred {c.get('pred_files', '?')}, "
-        f"gt {c.get('gt_files', '?')} | skipped {c.get('skipped', 0)}"
-    ]
-    lines.append(f"{'metric':<7} {'mean':>12}  better")
-    for name in result["metrics"]:
-        m = registry.get(name)
-        extra = ""
-        total = result.get(f"{name}_total")
-        if m.total_unit and total is not None:
-            extra = f"   (total {total} {m.total_unit})"
-        lines.append(f"{m.display_name:<7} {m.format(result['means'].get(name)):>12}  {m.better:<6}{extra}".rstrip())
-    sem = (result.get("metadata") or {}).get("sem")
-    if sem:
-        clf = sem.get("classifier") or {}
-        sha = str(clf.get("sha256") or "?")[:12]
-        lines.append(f"Sem classifier {clf.get('name', '?')} (sha256 {sha}), preprocessing {sem.get('preprocessing_version')}")
-    return "\n".join(lines) + "\n"
+    from .tables import means_text
+
+    return means_text(result)
 
 
 def format_checks(items: Sequence[Mapping[str, Any]], failed_only: bool = False) -> str:

@@ -8,7 +8,7 @@ object (:attr:`Result.top3`), so that ``--report`` shows them without running th
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 __all__ = ["Result", "Top3", "top3_of"]
 

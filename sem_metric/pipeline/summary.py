@@ -14,23 +14,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, List, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from .. import registry
 from ..errors import SemMetricError
-from .per_class import sem_note
+from .tables import markdown_cell, markdown_table, means_markdown, per_class_markdown
 
 __all__ = ["to_markdown", "no_result_markdown", "main"]
 
 
-def _cell(v: Any) -> str:
-    return str(v).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> List[str]:
-    sep = ["---:" if i in right else "---" for i in range(len(header))]
-    return ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(sep) + " |",
-            *["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]]
+_cell, _table = markdown_cell, markdown_table
 
 
 def to_markdown(result: Mapping[str, Any], exit_code: Optional[int] = None, title: str = "sem-score") -> str:
@@ -54,14 +46,9 @@ def to_markdown(result: Mapping[str, Any], exit_code: Optional[int] = None, titl
              f"{c.get('samples', 0)} samples in {c.get('pairs_with_boxes', 0)} pairs with boxes "
              f"({c.get('pairs', 0)} pairs, {c.get('skipped', 0)} skipped)", ""]
     failing = {x.get("metric") for x in failed}
-    rows = []
-    for name in result.get("metrics", ()):
-        m = registry.get(name)
-        n = (sum(1 for r in result.get("samples") or () if r.get(name) is not None)
-             if m.level == "sample" else "dataset")
-        status = "❌" if name in failing else ("✅" if any(x.get("metric") == name for x in items) else "")
-        rows.append([m.display_name, m.format((result.get("means") or {}).get(name)), m.better, n, status])
-    lines += _table(["metric", "mean", "better", "samples", "checks"], rows, right=(1, 3))
+    status = {name: "❌" if name in failing else ("✅" if any(x.get("metric") == name for x in items) else "")
+              for name in result.get("metrics", ())}
+    lines += means_markdown(result, status)
     if failed:
         lines += ["", "### Failed checks", ""] + [f"- ❌ {_cell(x.get('detail'))}" for x in failed]
     passed = [x for x in items if x.get("passed")]
@@ -71,20 +58,11 @@ def to_markdown(result: Mapping[str, Any], exit_code: Optional[int] = None, titl
     baseline = checks.get("baseline") or {}
     for note in (baseline.get("version_mismatches") or []) + (baseline.get("notes") or []):
         lines += ["", f"> note: {_cell(note)}"]
-    pc = result.get("per_class") or {}
-    classes = pc.get("classes") or []
-    if classes:
-        per_sample = [registry.get(m) for m in result.get("metrics", ()) if registry.get(m).level == "sample"]
-        with_sem = "sem" in result.get("metrics", ())
-        prow = [[cl["label"], cl.get("name") or "-", cl["samples"],
-                 *[m.format((cl["metrics"].get(m.name) or {}).get("mean")) for m in per_sample],
-                 *([sem_note(cl) or ("reliable" if cl.get("sem_reliability") else "not assessed")] if with_sem else [])]
-                for cl in classes]
-        lines += ["", f"<details><summary>Per class ({len(classes)} target labels)</summary>", ""]
-        lines += _table(["label", "name", "samples", *[m.display_name for m in per_sample],
-                         *(["Sem reliability"] if with_sem else [])], prow,
-                        right=tuple(range(2, 3 + len(per_sample))))
-        lines += ["", "</details>"]
+    per_class = per_class_markdown(result)
+    if per_class:
+        n_classes = len(per_class) - 2
+        lines += ["", f"<details><summary>Per class ({n_classes} target labels)</summary>", ""]
+        lines += per_class + ["", "</details>"]
     meta = result.get("metadata") or {}
     sem = meta.get("sem") or {}
     clf = sem.get("classifier") or {}
