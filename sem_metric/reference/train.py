@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import InputError
 from .da import inpaint, noise_filter
 from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
@@ -121,9 +121,7 @@ def quick_eval(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, float]:
 
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True, what="TwoSM checkpoint")
 
 
 def train(args: argparse.Namespace) -> Dict:
@@ -276,8 +274,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary = train(args)
     if args.export and "sha256" in summary:
         Path(args.log_dir).mkdir(parents=True, exist_ok=True)
-        with open(Path(args.log_dir) / f"{args.name}.summary.json", "w") as fh:
-            json.dump(summary, fh, indent=2)
+        text = json.dumps(summary, indent=2)
+        atomic_write(Path(args.log_dir) / f"{args.name}.summary.json", lambda f: f.write(text), what="summary")
     return 0
 
 

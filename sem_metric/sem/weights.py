@@ -343,8 +343,9 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
     ``name`` is recorded as ``sem_metric.name``: the registry name the weights will be published under.
     A file claiming a shipped name loads only with that entry's sha256.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
+    from ..atomic import atomic_write
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
 
     metadata = {
@@ -357,5 +358,6 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=metadata)
-    return sha256_file(path)
+    data = save(state, metadata=metadata)
+    atomic_write(path, lambda f: f.write(data), binary=True, what="classifier weights")
+    return sha256_file(data)

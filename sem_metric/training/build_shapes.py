@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from sem_metric.atomic import atomic_write
 from sem_metric.errors import InputError, run_command
 from sem_metric.sem.classes import COCO_CLASSES, NUM_CLASSES
 from sem_metric.training import shape_sources as S
@@ -197,7 +198,8 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         "splits": {"train": _class_stats(train), **{k: _class_stats(v) for k, v in vals.items()}},
         "seconds": {**{k: round(v, 2) for k, v in seconds.items()}, "total": round(time.time() - t_all, 2)},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    text = json.dumps(summary, indent=2) + "\n"
+    atomic_write(out / "summary.json", lambda f: f.write(text), what="shape summary")
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..sem.weights import load_classifier
 from .classifier_metrics import classification_report
 from .shape_bank import ShapeBank
@@ -56,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate_banks(args.weights, banks, args.device)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        text = json.dumps(result, indent=1) + "\n"
+        atomic_write(args.out, lambda f: f.write(text), what="evaluation")
     if args.markdown:
-        args.markdown.write_text(to_markdown(result))
+        md = to_markdown(result)
+        atomic_write(args.markdown, lambda f: f.write(md), what="evaluation table")
     summary = {name: {k: round(rep[k], 4) for k in ("n", "top1", "top5", "balanced_top1")}
                for name, rep in result["sets"].items()}
     print(json.dumps({"weights": result["weights"], "sets": summary}, indent=1), file=sys.stdout)

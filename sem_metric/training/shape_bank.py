@@ -15,6 +15,7 @@ from typing import Iterable, Sequence, Union
 import numpy as np
 from PIL import Image
 
+from sem_metric.atomic import atomic_write
 from sem_metric.sem.classes import NUM_CLASSES
 
 DEFAULT_MAX_SIDE = 128
@@ -126,17 +127,9 @@ class ShapeBank:
         sources = self.sources.astype(str)
         if sources.size == 0:
             sources = np.zeros(0, dtype="<U1")
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(
-            tmp,
-            bits=bits,
-            shapes=shapes,
-            offsets=offsets,
-            labels=self.labels.astype(np.int64),
-            sources=sources,
-            format_version=np.array(_FORMAT_VERSION, dtype=np.int64),
-        )
-        tmp.replace(path)
+        arrays = {"bits": bits, "shapes": shapes, "offsets": offsets, "labels": self.labels.astype(np.int64),
+                  "sources": sources, "format_version": np.array(_FORMAT_VERSION, dtype=np.int64)}
+        atomic_write(path, lambda f: np.savez_compressed(f, **arrays), binary=True, what="shape bank")
         return path
 
     @classmethod

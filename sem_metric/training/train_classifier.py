@@ -54,6 +54,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..atomic import atomic_write
 from ..errors import InputError, run_command
 from ..sem.classifier import ClassifierConfig, build_shape_classifier
 from ..sem.preprocess import window_from_crop
@@ -191,12 +192,10 @@ def _warm_start(model, weights: str) -> None:
 
 
 def _save_checkpoint(path: Path, model, optimizer, state: dict, scaler=None) -> None:
-    tmp = path.with_suffix(".tmp")
     ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}
     if scaler is not None:
         ckpt["scaler"] = scaler.state_dict()
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save(ckpt, f), binary=True, what="training checkpoint")
 
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -342,7 +341,8 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
     autocast = (torch.autocast(device_type=torch.device(dev).type, dtype=AMP_DTYPES[amp]) if amp != "off"
                 else contextlib.nullcontext())
     if ctx.is_main:
-        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        text = json.dumps(asdict(cfg), indent=2) + "\n"
+        atomic_write(out / "config.json", lambda f: f.write(text), what="training config")
     first_val = next(iter(val_banks))
     steps_run = 0
 
