@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import InputError
 from .protocols import Protocol
 
-__all__ = ["SourceEntry", "SourceMap", "scan", "load", "decode_cityscapes_instances", "decode_ade20k_seg"]
+__all__ = ["SourceEntry", "SourceMap", "scan", "load", "decode_cityscapes_instances", "decode_ade20k_seg",
+           "decode_panoptic_ids"]
 
 _CITY_RE = re.compile(r"^([a-z]+)_\d+_\d+_gtFine_labelIds\.png$")
 _MAX_LISTED = 5
@@ -325,8 +326,7 @@ def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
     if fmt == "coco-panoptic":
         from ..pipeline.io import read_rgb_image
 
-        rgb = read_rgb_image(path)
-        ids = rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+        ids = decode_panoptic_ids(read_rgb_image(path))
         extra = dict(entry.extra)
         segments, things = extra["segments"], set(extra["things"])
         known = np.array([0] + [s[0] for s in segments], np.int64)
@@ -361,6 +361,15 @@ def decode_cityscapes_instances(inst: np.ndarray) -> Tuple[np.ndarray, np.ndarra
     inst = np.asarray(inst).astype(np.int64)
     thing = inst >= 1000
     return np.where(thing, inst // 1000, inst), np.where(thing, inst, 0)
+
+
+def decode_panoptic_ids(rgb: np.ndarray) -> np.ndarray:
+    """Decode a COCO panoptic PNG (H, W, 3) (the paper's PS-COCO, Sec. 4.1) into segment ids
+    ``R + 256 G + 256^2 B`` (int64, 0 = unlabelled)."""
+    rgb = np.asarray(rgb).astype(np.int64)
+    if rgb.ndim != 3 or rgb.shape[2] < 3:
+        raise InputError(f"decode_panoptic_ids: expected an RGB image (H, W, 3), got {rgb.shape}")
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
 
 
 def decode_ade20k_seg(rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:

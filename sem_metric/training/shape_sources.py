@@ -239,10 +239,12 @@ def from_coco_instances(
 
 # ============================================================================ COCO panoptic
 def read_panoptic_png(path: PathLike) -> np.ndarray:
-    """Read a COCO panoptic PNG into segment ids ``R + 256 G + 256^2 B`` (int64, H x W)."""
-    with Image.open(path) as im:
-        rgb = np.asarray(im.convert("RGB"), dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    """Read a COCO panoptic PNG into segment ids ``R + 256 G + 256^2 B`` (int64, H x W), with the core's
+    reader and decoder (:func:`sem_metric.task.sources.decode_panoptic_ids`)."""
+    from ..pipeline.io import read_rgb_image
+    from ..task.sources import decode_panoptic_ids
+
+    return decode_panoptic_ids(read_rgb_image(path))
 
 
 def from_coco_panoptic(
@@ -317,10 +319,10 @@ def from_coco_panoptic(
 
 # ============================================================================ semantic label maps
 def _read_label_png(path: PathLike) -> np.ndarray:
-    with Image.open(path) as im:
-        if im.mode in ("RGB", "RGBA"):
-            raise ValueError(f"{path}: label map is {im.mode}; expected palette / grayscale class ids")
-        return np.asarray(im)
+    """A semantic label map through the core's reader (palette index / grey value = class id; RGB refused)."""
+    from ..pipeline.io import read_label_map
+
+    return read_label_map(path)
 
 
 def label_map_components(
