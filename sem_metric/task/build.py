@@ -255,6 +255,97 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=True) + "\n"
 
 
+class _TaskWriter:
+    """The files and records of one task being built in the temporary folder ``tmp`` (Sec. 3 samples)."""
+
+    def __init__(self, tmp: Path, total_maps: int, progress: Optional[Progress], sem: Any):
+        self.tmp, self.total_maps, self.progress, self.sem = tmp, total_maps, progress, sem
+        self.files: Dict[str, str] = {}
+        self.src_hashes: Dict[str, str] = {}
+        self.boxes: Dict[str, List[Tuple[Tuple[int, ...], int]]] = {}
+        self.gt_content: List[Tuple[str, str]] = []
+        self.rows: List[Dict[str, Any]] = []
+        self.samples: List[Dict[str, Any]] = []
+        self.per_map = {"maps": 0, "maps_with_samples": 0, "objects_found": 0}
+        self._gt: Dict[str, Tuple[bytes, str]] = {}   # the samples of one map share S^c: encode and hash it once
+        (tmp / "gt").mkdir()
+        (tmp / "incomplete").mkdir()
+
+    def on_map(self, entry: "sources.SourceEntry", found: int, kept: int) -> None:
+        """Record one source map read (its files' sha256, counts) and report progress."""
+        from ..sem.weights import sha256_file
+
+        for rel, path in entry.files:
+            if rel not in self.src_hashes:
+                self.src_hashes[rel] = sha256_file(path)
+        self.per_map["maps"] += 1
+        self.per_map["maps_with_samples"] += int(kept > 0)
+        self.per_map["objects_found"] += found
+        if self.progress is not None:
+            self.progress(self.per_map["maps"], self.total_maps)
+
+    def add(self, s: Any) -> None:
+        """Write one sample's S^c and S^u, record its box and the null model's label-map scores."""
+        from ..labelmap.metrics import labelmap_metrics_batch
+        from ..sem.weights import sha256_file
+
+        rel, box, label = s.file, s.target.box, s.target.label
+        if s.name not in self._gt:
+            self._gt.clear()
+            self._gt[s.name] = (encode_png(s.seg_c, f"gt/{rel}"), map_content_sha256(s.seg_c))
+        gt_png, gt_sha = self._gt[s.name]
+        seg_u = s.incomplete()
+        for folder, data in (("gt", gt_png), ("incomplete", encode_png(seg_u, f"incomplete/{rel}"))):
+            target = self.tmp / folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            self.files[f"{folder}/{rel}"] = sha256_file(data)
+        self.gt_content.append((rel, gt_sha))
+        self.boxes[rel] = [(box, label)]
+        m = labelmap_metrics_batch([seg_u], [s.seg_c], [box], [label])
+        self.rows.append({"label": label, "tiou": float(m["tiou"][0]), "hamm": float(m["hamm"][0]),
+                          "nn": int(m["nn"][0])})
+        if self.sem is not None:
+            self.sem.add(self.rows[-1], seg_u, s.seg_c, box, label)
+        self.samples.append({"file": rel, "source": s.name, "bbox": list(box), "label": label,
+                             "object_area": s.target.area, "box_area": s.target.box_area,
+                             "instance": s.target.instance})
+
+    def finish(self, p: Protocol, limit: Optional[int]) -> Dict[str, Any]:
+        """Write ``boxes.json`` and ``task.json``; return the latter's content."""
+        from ..sem.weights import sha256_file
+
+        if self.sem is not None:
+            self.sem.flush()
+        boxes_text = _dumps({k: [{"bbox": list(b), "label": l} for b, l in v] for k, v in sorted(self.boxes.items())})
+        (self.tmp / "boxes.json").write_text(boxes_text, encoding="utf-8")
+        self.files["boxes.json"] = sha256_file(boxes_text.encode("utf-8"))
+        per_class = {str(c): {"name": n, "samples": sum(1 for r in self.samples if r["label"] == c)}
+                     for c, n in p.classes}
+        counts = {"source_maps": self.per_map["maps"], "maps_with_samples": self.per_map["maps_with_samples"],
+                  "objects_found": self.per_map["objects_found"], "samples": len(self.samples),
+                  "per_class": per_class}
+        meta = {
+            "schema": TASK_SCHEMA, "protocol": p.describe(), "package_version": __version__,
+            "digest": task_digest(self.boxes, self.gt_content), "digest_version": DIGEST_VERSION,
+            "limit": limit, "counts": counts,
+            "null_model": null_model_scores(self.rows, dict(p.classes), None if self.sem is None else self.sem.meta),
+            "sources": dict(sorted(self.src_hashes.items())), "files": dict(sorted(self.files.items())),
+            "samples": self.samples,
+        }
+        (self.tmp / "task.json").write_text(_dumps(meta), encoding="utf-8")
+        return meta
+
+
+def _temporary_dir(out: Path) -> Path:
+    """An empty folder beside ``out`` with a plain mkdir's permissions (not mkdtemp's 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.sem-task-", dir=os.fspath(out.parent.resolve())))
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(tmp, 0o777 & ~mask)
+    return tmp
+
+
 def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progress: Optional[Progress] = None,
                limit: Optional[int] = None, null_sem: bool = False, weights: Any = None,
                classifier: Any = None) -> Dict[str, Any]:
@@ -270,9 +361,6 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     with ``weights`` (default: the shipped weights) or a loaded ``classifier``; the weights' name and
     sha256 are recorded in ``null_model.sem`` (this loads torch).
     """
-    from ..sem.weights import sha256_file
-    from ..labelmap.metrics import labelmap_metrics_batch
-
     p = get_protocol(protocol)
     out_p = Path(out)
     replace = _check_out(out_p, p)
@@ -280,88 +368,19 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     if limit is not None:
         entries = entries[: int(limit)]
     p = resolve_protocol(p, data_root, entries)
-    names = dict(p.classes)
     sem = _NullSem(weights, classifier) if (null_sem or classifier is not None) else None
     out_p.parent.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_p.name}.sem-task-", dir=os.fspath(out_p.parent.resolve())))
+    tmp = _temporary_dir(out_p)
     try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # a plain mkdir's permissions, not mkdtemp's 0700
-        (tmp / "gt").mkdir()
-        (tmp / "incomplete").mkdir()
-        files: Dict[str, str] = {}
-        src_hashes: Dict[str, str] = {}
-        boxes: Dict[str, List[Tuple[Tuple[int, ...], int]]] = {}
-        gt_content: List[Tuple[str, str]] = []
-        rows: List[Dict[str, Any]] = []
-        samples: List[Dict[str, Any]] = []
-        per_map = {"maps": 0, "maps_with_samples": 0, "objects_found": 0}
-        done = [0]
-
-        def on_map(entry: sources.SourceEntry, found: int, kept: int) -> None:
-            for rel, path in entry.files:
-                if rel not in src_hashes:
-                    src_hashes[rel] = sha256_file(path)
-            per_map["maps"] += 1
-            per_map["maps_with_samples"] += int(kept > 0)
-            per_map["objects_found"] += found
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], len(entries))
-
-        gt_cache: Dict[str, Tuple[bytes, str]] = {}  # the samples of one map share S^c: encode and hash it once
-        for s in iter_samples(p, data_root, entries=entries, on_map=on_map):
-            rel = s.file
-            box, label = s.target.box, s.target.label
-            if s.name not in gt_cache:
-                gt_cache.clear()
-                gt_cache[s.name] = (encode_png(s.seg_c, f"gt/{rel}"), map_content_sha256(s.seg_c))
-            gt_png, gt_sha = gt_cache[s.name]
-            seg_u = s.incomplete()
-            for folder, data in (("gt", gt_png), ("incomplete", encode_png(seg_u, f"incomplete/{rel}"))):
-                target = tmp / folder / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                files[f"{folder}/{rel}"] = sha256_file(data)
-            gt_content.append((rel, gt_sha))
-            boxes[rel] = [(box, label)]
-            m = labelmap_metrics_batch([seg_u], [s.seg_c], [box], [label])
-            rows.append({"label": label, "tiou": float(m["tiou"][0]), "hamm": float(m["hamm"][0]),
-                         "nn": int(m["nn"][0])})
-            if sem is not None:
-                sem.add(rows[-1], seg_u, s.seg_c, box, label)
-            samples.append({"file": rel, "source": s.name, "bbox": list(box), "label": label,
-                            "object_area": s.target.area, "box_area": s.target.box_area,
-                            "instance": s.target.instance})
-        if not samples:
-            raise InputError(f"{data_root}: {per_map['maps']} map(s) read but no object of classes "
-                             f"{sorted(names)} passes protocol {p.key}'s rules (min object area "
+        writer = _TaskWriter(tmp, len(entries), progress, sem)
+        for s in iter_samples(p, data_root, entries=entries, on_map=writer.on_map):
+            writer.add(s)
+        if not writer.samples:
+            raise InputError(f"{data_root}: {writer.per_map['maps']} map(s) read but no object of classes "
+                             f"{sorted(dict(p.classes))} passes protocol {p.key}'s rules (min object area "
                              f"{p.min_object_area_fraction:g}, min box area {p.min_box_area_fraction:g} of the map); "
                              "check the class ids (labelIds, not trainIds) and the data")
-        if sem is not None:
-            sem.flush()
-        boxes_text = _dumps({k: [{"bbox": list(b), "label": l} for b, l in v] for k, v in sorted(boxes.items())})
-        (tmp / "boxes.json").write_text(boxes_text, encoding="utf-8")
-        files["boxes.json"] = sha256_file(boxes_text.encode("utf-8"))
-        per_class: Dict[str, Any] = {}
-        for c, n in p.classes:
-            per_class[str(c)] = {"name": n, "samples": sum(1 for r in samples if r["label"] == c)}
-        meta = {
-            "schema": TASK_SCHEMA,
-            "protocol": p.describe(),
-            "package_version": __version__,
-            "digest": task_digest(boxes, gt_content),
-            "digest_version": DIGEST_VERSION,
-            "limit": limit,
-            "counts": {"source_maps": per_map["maps"], "maps_with_samples": per_map["maps_with_samples"],
-                       "objects_found": per_map["objects_found"], "samples": len(samples), "per_class": per_class},
-            "null_model": null_model_scores(rows, names, None if sem is None else sem.meta),
-            "sources": dict(sorted(src_hashes.items())),
-            "files": dict(sorted(files.items())),
-            "samples": samples,
-        }
-        (tmp / "task.json").write_text(_dumps(meta), encoding="utf-8")
+        meta = writer.finish(p, limit)
         _install(tmp, out_p, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
