@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
-from ..errors import InputError
+from ..errors import InputError, SemMetricError
 from .da import inpaint, noise_filter
 from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
                         SISMDataset, collate, default_data_root, load_camvid, make_sample, reading_protocol)
@@ -124,10 +124,8 @@ def _atomic_save(obj, path: Path) -> None:
     atomic_write(path, lambda f: torch.save(obj, f), binary=True, what="TwoSM checkpoint")
 
 
-def train(args: argparse.Namespace) -> Dict:
-    """Run (or resume) one training run of Eq. 1 (TwoSM) or Eq. 7 (``--da``); returns the final summary
-    dict. See the module docstring."""
-    torch.set_num_threads(args.threads)
+def _samples(args: argparse.Namespace):
+    """Training and validation samples (Sec. 3) of the run, built through :mod:`sem_metric.task`."""
     size_hw = tuple(args.size)
     samples, k, tl = build_samples(args.dataset, args.data_root, args.splits, size_hw, args.min_area_frac,
                                    args.targets, args.num_classes, limit=args.limit)
@@ -138,42 +136,96 @@ def train(args: argparse.Namespace) -> Dict:
         val, _, _ = build_samples(args.dataset, args.data_root, [args.val_split], size_hw, args.min_area_frac,
                                   tl, k, limit=args.limit)
         val = [val[i] for i in np.random.default_rng(args.seed).permutation(len(val))[: args.val_samples]]
+    return samples, val, k, tl
 
+
+class _Run:
+    """One resumable training run: the model, its optimisers, the loop state, the checkpoint and the log."""
+
+    def __init__(self, args: argparse.Namespace, cfg: TwoSMConfig):
+        self.args, self.cfg = args, cfg
+        self.ckpt_path = Path(args.ckpt_dir) / args.name / "last.pt"
+        self.log_path = Path(args.log_dir) / f"{args.name}.jsonl"
+        torch.manual_seed(args.seed)
+        self.model = TwoSM(cfg)
+        self.opt_g, self.opt_d = self.model.make_optimizers()
+        self.state = {"epoch": 0, "batch": 0, "step": 0, "elapsed_s": 0.0, "sums": {}, "n": 0}
+        if args.resume and self.ckpt_path.is_file():
+            self._restore()
+        elif not args.resume and self.log_path.exists():
+            self.log_path.unlink()
+
+    def _restore(self) -> None:
+        ck = torch.load(self.ckpt_path, map_location="cpu", weights_only=True)  # no pickle
+        if ck["config"] != self.cfg.to_dict():
+            raise InputError(f"--resume: {self.ckpt_path} was trained with config {ck['config']}, not "
+                             f"{self.cfg.to_dict()}; use another --name or the original options")
+        self.model.G.load_state_dict(ck["G"])
+        self.model.D.load_state_dict(ck["D"])
+        self.opt_g.load_state_dict(ck["opt_g"])
+        self.opt_d.load_state_dict(ck["opt_d"])
+        self.state = ck["state"]
+        print(f"[{self.args.name}] resumed from {self.ckpt_path} at epoch {self.state['epoch']} batch "
+              f"{self.state['batch']} step {self.state['step']}", flush=True)
+
+    def save(self) -> None:
+        """Checkpoint everything needed to resume (atomically)."""
+        _atomic_save({"G": self.model.G.state_dict(), "D": self.model.D.state_dict(),
+                      "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(), "state": self.state,
+                      "config": self.cfg.to_dict(), "args": vars(self.args)}, self.ckpt_path)
+
+    def step(self, batch: Dict, ep: int, bi: int, n_batches: int, t0: float) -> float:
+        """One update of Eq. 1 / Eq. 7; returns the time it ended."""
+        args, state = self.args, self.state
+        losses = self.model.train_step(batch, self.opt_g, self.opt_d)
+        if not all(np.isfinite(v) for v in losses.values()):
+            raise SemMetricError(f"[{args.name}] non-finite loss at step {state['step']}: {losses}; lower --lr")
+        for key, v in losses.items():
+            state["sums"][key] = state["sums"].get(key, 0.0) + v
+        state["n"] += 1
+        state["batch"] += 1
+        state["step"] += 1
+        now = time.time()
+        state["elapsed_s"] += now - t0
+        if state["step"] % args.print_every == 0:
+            mean = {kk: round(vv / state["n"], 4) for kk, vv in state["sums"].items()}
+            print(f"[{args.name}] epoch {ep + 1}/{args.epochs} batch {bi + 1}/{n_batches} step "
+                  f"{state['step']} {mean} {state['elapsed_s']:.0f}s", flush=True)
+        return now
+
+    def end_epoch(self, ep: int, val: List) -> None:
+        """Log the epoch's mean losses (and the validation scores), reset the sums, checkpoint."""
+        state = self.state
+        rec = {"epoch": ep + 1, "step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
+               **{kk: vv / max(1, state["n"]) for kk, vv in state["sums"].items()}}
+        if val:
+            self.model.eval()
+            rec["val"] = quick_eval(self.model, val)
+            self.model.train()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a") as fh:     # JSON lines: one complete line per epoch
+            fh.write(json.dumps(rec) + "\n")
+        print(f"[{self.args.name}] epoch {ep + 1} done: {json.dumps(rec)}", flush=True)
+        state.update(epoch=ep + 1, batch=0, sums={}, n=0)
+        self.save()
+
+
+def train(args: argparse.Namespace) -> Dict:
+    """Run (or resume) one training run of Eq. 1 (TwoSM) or Eq. 7 (``--da``); returns the final summary
+    dict. See the module docstring."""
+    torch.set_num_threads(args.threads)
+    size_hw = tuple(args.size)
+    samples, val, k, tl = _samples(args)
     cfg = TwoSMConfig(num_classes=k, base_channels=args.base_channels, n_down=args.n_down, n_res=args.n_res,
                       use_da=args.da, lr=args.lr, outside_weight=args.outside_weight)
-    ckpt_path = Path(args.ckpt_dir) / args.name / "last.pt"
-    log_path = Path(args.log_dir) / f"{args.name}.jsonl"
-    torch.manual_seed(args.seed)
-    model = TwoSM(cfg)
-    opt_g, opt_d = model.make_optimizers()
-    state = {"epoch": 0, "batch": 0, "step": 0, "elapsed_s": 0.0, "sums": {}, "n": 0}
-    if args.resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        if ck["config"] != cfg.to_dict():
-            raise InputError(f"--resume: {ckpt_path} was trained with config {ck['config']}, not {cfg.to_dict()}; "
-                             "use another --name or the original options")
-        model.G.load_state_dict(ck["G"])
-        model.D.load_state_dict(ck["D"])
-        opt_g.load_state_dict(ck["opt_g"])
-        opt_d.load_state_dict(ck["opt_d"])
-        state = ck["state"]
-        print(f"[{args.name}] resumed from {ckpt_path} at epoch {state['epoch']} batch {state['batch']} "
-              f"step {state['step']}", flush=True)
-    elif not args.resume:
-        if log_path.exists():
-            log_path.unlink()
-
-    def save():
-        _atomic_save({"G": model.G.state_dict(), "D": model.D.state_dict(), "opt_g": opt_g.state_dict(),
-                      "opt_d": opt_d.state_dict(), "state": state, "config": cfg.to_dict(),
-                      "args": vars(args)}, ckpt_path)
-
+    run = _Run(args, cfg)
+    state = run.state
     ds = SISMDataset(samples, hflip=not args.no_flip, seed=args.seed)
     n_batches = len(ds) // args.batch_size  # drop the last partial batch
     print(f"[{args.name}] {len(samples)} training samples, {len(val)} validation samples, K={k}, "
           f"targets={tl}, size={size_hw}, {n_batches} batches/epoch, da={cfg.use_da}, lr={cfg.lr}", flush=True)
     t_last_ck = time.time()
-    model.train()
+    run.model.train()
     stopped = "epochs"
     while state["epoch"] < args.epochs:
         ep = state["epoch"]
@@ -183,41 +235,16 @@ def train(args: argparse.Namespace) -> Dict:
         while state["batch"] < n_batches and not (args.max_steps and state["step"] >= args.max_steps):
             bi = state["batch"]
             batch = collate([ds[int(j)] for j in order[bi * args.batch_size:(bi + 1) * args.batch_size]])
-            losses = model.train_step(batch, opt_g, opt_d)
-            if not all(np.isfinite(v) for v in losses.values()):
-                raise SystemExit(f"[{args.name}] non-finite loss at step {state['step']}: {losses}")
-            for key, v in losses.items():
-                state["sums"][key] = state["sums"].get(key, 0.0) + v
-            state["n"] += 1
-            state["batch"] += 1
-            state["step"] += 1
-            now = time.time()
-            state["elapsed_s"] += now - t0
-            t0 = now
-            if state["step"] % args.print_every == 0:
-                mean = {kk: round(vv / state["n"], 4) for kk, vv in state["sums"].items()}
-                print(f"[{args.name}] epoch {ep + 1}/{args.epochs} batch {bi + 1}/{n_batches} step "
-                      f"{state['step']} {mean} {state['elapsed_s']:.0f}s", flush=True)
-            if now - t_last_ck > 60 * args.ckpt_minutes:
-                save()
-                t_last_ck = now
+            t0 = run.step(batch, ep, bi, n_batches, t0)
+            if t0 - t_last_ck > 60 * args.ckpt_minutes:
+                run.save()
+                t_last_ck = t0
         if state["batch"] < n_batches:  # stopped by --max-steps
-            save()
+            run.save()
             print(f"[{args.name}] stopped at --max-steps {args.max_steps}", flush=True)
             stopped = "max_steps"
             break
-        rec = {"epoch": ep + 1, "step": state["step"], "elapsed_s": round(state["elapsed_s"], 1),
-               **{kk: vv / max(1, state["n"]) for kk, vv in state["sums"].items()}}
-        if val:
-            model.eval()
-            rec["val"] = quick_eval(model, val)
-            model.train()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(log_path, "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
-        print(f"[{args.name}] epoch {ep + 1} done: {json.dumps(rec)}", flush=True)
-        state.update(epoch=ep + 1, batch=0, sums={}, n=0)
-        save()
+        run.end_epoch(ep, val)
         t_last_ck = time.time()
     summary = {"name": args.name, "epochs": args.epochs, "steps": state["step"], "stopped": stopped,
                "train_time_s": round(state["elapsed_s"], 1), "train_samples": len(samples),
@@ -225,7 +252,7 @@ def train(args: argparse.Namespace) -> Dict:
                "size_hw": list(size_hw), "min_area_frac": args.min_area_frac, "batch_size": args.batch_size,
                "command": getattr(args, "command_line", None)}
     if args.export:
-        summary["sha256"] = save_generator(args.export, model, summary)
+        summary["sha256"] = save_generator(args.export, run.model, summary)
         print(f"[{args.name}] exported generator to {args.export} (sha256 {summary['sha256']})", flush=True)
     return summary
 
