@@ -142,8 +142,10 @@ def test_list_of_large_maps_is_not_stacked(monkeypatch):
 def test_grouped_counting_equals_per_box(monkeypatch, bins, pixels):
     """Boxes sharing one histogram (split into groups by the bin / pixel budgets, mixed with boxes that
     need the compact remap) give the per-box counts."""
-    monkeypatch.setattr(M, "_GROUP_BINS", bins)
-    monkeypatch.setattr(M, "_GROUP_PIXELS", pixels)
+    from sem_metric.labelmap import kernels
+
+    monkeypatch.setattr(kernels, "_GROUP_BINS", bins)      # the grouping budgets live with the kernels
+    monkeypatch.setattr(kernels, "_GROUP_PIXELS", pixels)
     rng = np.random.default_rng(11)
     P, G, boxes, labels = [], [], [], []
     for mode, dtype in [("small", np.uint8), ("large", np.int16), ("small", np.int64), ("large", np.uint32),
