@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from typing import Any, Dict
+from typing import Any, Dict, Mapping
 
 import click
 
@@ -274,21 +274,7 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
          compile, gt_cache, sfd_gt_stats, processes, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
     tolerances, tolerance_given = tolerance
-    # ---- usage checks that need several options
-    if task_dir is not None and (gt_dir is not None or boxes_path is not None):
-        raise click.UsageError("--task TASK_DIR gives the ground truth and the boxes: pass PRED_DIR --task TASK_DIR "
-                               "without GT_DIR and --boxes")
-    if task_dir is None and (gt_dir is None or boxes_path is None):
-        raise click.UsageError("missing " + " and ".join(n for n, v in (("GT_DIR", gt_dir), ("--boxes BOXES", boxes_path))
-                                                          if v is None) + " (or pass --task TASK_DIR)")
-    if json_path == "-" and csv_path == "-":
-        raise click.UsageError("--json and --per-sample cannot both write to stdout ('-')")
-    if json_path and csv_path and json_path != "-" and os.path.abspath(json_path) == os.path.abspath(csv_path):
-        raise click.UsageError("--json and --per-sample must be different files")
-    if baseline_path is None and (tolerance_given or allow_version_mismatch):
-        raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
-    if report_k is not None and report_dir is None:
-        raise click.UsageError("--report-k needs --report DIR")
+    _usage_checks(ctx.params, tolerance_given)
     classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
     sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
                                    ("--device", device), ("--batch-size", batch_size),
@@ -362,6 +348,26 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     if dist is not None:
         code = dist.finish(code)  # every rank exits with rank 0's code
     ctx.exit(code)
+
+
+def _usage_checks(p: Mapping[str, Any], tolerance_given: bool) -> None:
+    """Usage errors that need several options (click checks each option alone)."""
+    task_dir, gt_dir, boxes_path = p["task_dir"], p["gt_dir"], p["boxes_path"]
+    json_path, csv_path = p["json_path"], p["csv_path"]
+    if task_dir is not None and (gt_dir is not None or boxes_path is not None):
+        raise click.UsageError("--task TASK_DIR gives the ground truth and the boxes: pass PRED_DIR --task TASK_DIR "
+                               "without GT_DIR and --boxes")
+    if task_dir is None and (gt_dir is None or boxes_path is None):
+        raise click.UsageError("missing " + " and ".join(n for n, v in (("GT_DIR", gt_dir), ("--boxes BOXES", boxes_path))
+                                                          if v is None) + " (or pass --task TASK_DIR)")
+    if json_path == "-" and csv_path == "-":
+        raise click.UsageError("--json and --per-sample cannot both write to stdout ('-')")
+    if json_path and csv_path and json_path != "-" and os.path.abspath(json_path) == os.path.abspath(csv_path):
+        raise click.UsageError("--json and --per-sample must be different files")
+    if p["baseline_path"] is None and (tolerance_given or p["allow_version_mismatch"]):
+        raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
+    if p["report_k"] is not None and p["report_dir"] is None:
+        raise click.UsageError("--report-k needs --report DIR")
 
 
 def _torchrun_world_size() -> int:
