@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -101,13 +101,66 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
-def main(argv: Optional[List[str]] = None) -> Dict:
-    """CLI entry point: build the ShapeBank caches and print/write the summary."""
-    args = _parse_args(argv)
-    if args.no_progress:
-        os.environ["SEM_METRIC_NO_PROGRESS"] = "1"
-    progress = None if not args.no_progress else False
-    root = Path(args.data_root) if args.data_root is not None else default_data_root()
+# ------------------------------------------------------------------------------ one builder per source
+# each returns (training banks, {validation file name: bank}); ``kw`` = min_area_frac / max_side
+def _panoptic(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    train, vals = [], {}
+    if args.coco_panoptic:
+        js, png = args.coco_panoptic
+        train.append(S.from_coco_panoptic(_require(Path(js), "panoptic JSON"), _require(Path(png), "panoptic PNG dir"),
+                                          args.coco_panoptic_categories, progress=progress, **kw))
+    if args.coco_panoptic_val:
+        js, png = args.coco_panoptic_val
+        vals["val_panoptic"] = S.from_coco_panoptic(_require(Path(js), "panoptic val JSON"),
+                                                    _require(Path(png), "panoptic val PNG dir"),
+                                                    args.coco_panoptic_categories, progress=progress, **kw)
+    return train, vals
+
+
+def _coco(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
+    va = args.coco_instances_val or root / "coco-union" / "instances_val.json"
+    train = S.from_coco_instances(_require(tr, "COCO instances train JSON"), include_crowd=args.include_crowd,
+                                  progress=progress, **kw)
+    val = S.from_coco_instances(_require(va, "COCO instances val JSON"), include_crowd=args.include_crowd,
+                                progress=progress, **kw)
+    return [train], {"val_coco": val}
+
+
+def _coco_small(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
+    extra = S.from_coco_instances(_require(tr, "COCO instances train JSON"), min_area_frac=0.0,
+                                  max_side=args.max_side, max_area_frac=args.min_area_frac,
+                                  min_area_px=args.coco_small_min_px, include_crowd=args.include_crowd,
+                                  source="coco_instances_small", progress=progress)
+    return [], {"train_coco_small": extra}  # a separate training file, saved beside train.npz
+
+
+def _voc(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    voc = _require(args.voc_root or root / "voc-segclassaug", "VOC root")
+    return ([S.from_voc(voc, "train", workers=args.workers, progress=progress, **kw)],
+            {"val_voc": S.from_voc(voc, "val", workers=args.workers, progress=progress, **kw)})
+
+
+def _animal(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    npz = _require(args.animal_npz or root / "animal-mnist" / "animal_mnist.npz", "animal-mnist npz")
+    with np.load(npz, allow_pickle=False) as z:
+        labels = z["labels"]
+    tr_idx, va_idx = S.animal_mnist_split(labels, args.animal_val_frac, args.seed)
+    return ([S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=tr_idx, **kw)],
+            {"val_animal": S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=va_idx, **kw)})
+
+
+def _mpeg7(args, root: Path, kw: Dict, progress) -> Tuple[List[ShapeBank], Dict[str, ShapeBank]]:
+    return [S.from_mpeg7(_require(args.mpeg7_root or root / "mpeg7", "MPEG-7 root"), **kw)], {}
+
+
+#: source name -> builder, in build order (the order of the shapes in train.npz)
+SOURCE_BUILDERS = {"panoptic": _panoptic, "coco": _coco, "coco_small": _coco_small, "voc": _voc,
+                   "animal": _animal, "mpeg7": _mpeg7}
+
+
+def _selected_sources(args) -> List[str]:
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     bad = [s for s in sources if s not in ALL_SOURCES]
     if bad:
@@ -116,86 +169,40 @@ def main(argv: Optional[List[str]] = None) -> Dict:
         sources.append("panoptic")
     if "panoptic" in sources and not (args.coco_panoptic or args.coco_panoptic_val):
         raise InputError("build_shapes: source 'panoptic' needs --coco-panoptic JSON PNG_DIR")
+    return sources
+
+
+def main(argv: Optional[List[str]] = None) -> Dict:
+    """CLI entry point: build the ShapeBank caches and print/write the summary."""
+    args = _parse_args(argv)
+    if args.no_progress:
+        os.environ["SEM_METRIC_NO_PROGRESS"] = "1"
+    progress = None if not args.no_progress else False
+    root = Path(args.data_root) if args.data_root is not None else default_data_root()
+    sources = _selected_sources(args)
     kw = dict(min_area_frac=args.min_area_frac, max_side=args.max_side)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
     t_all = time.time()
     train_parts: List[ShapeBank] = []
     vals: Dict[str, ShapeBank] = {}
     seconds: Dict[str, float] = {}
-
-    def log(msg: str) -> None:
-        print(f"[build_shapes] {msg}", file=sys.stderr, flush=True)
-
-    if "panoptic" in sources:
-        t = time.time()
-        if args.coco_panoptic:
-            js, png = args.coco_panoptic
-            train_parts.append(S.from_coco_panoptic(_require(Path(js), "panoptic JSON"), _require(Path(png), "panoptic PNG dir"),
-                                                    args.coco_panoptic_categories, progress=progress, **kw))
-        if args.coco_panoptic_val:
-            js, png = args.coco_panoptic_val
-            vals["val_panoptic"] = S.from_coco_panoptic(_require(Path(js), "panoptic val JSON"), _require(Path(png), "panoptic val PNG dir"),
-                                                        args.coco_panoptic_categories, progress=progress, **kw)
-        seconds["panoptic"] = time.time() - t
-        log(f"panoptic done in {seconds['panoptic']:.1f}s")
-    if "coco" in sources:
-        t = time.time()
-        tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
-        va = args.coco_instances_val or root / "coco-union" / "instances_val.json"
-        train_parts.append(S.from_coco_instances(_require(tr, "COCO instances train JSON"),
-                                                 include_crowd=args.include_crowd, progress=progress, **kw))
-        vals["val_coco"] = S.from_coco_instances(_require(va, "COCO instances val JSON"),
-                                                 include_crowd=args.include_crowd, progress=progress, **kw)
-        seconds["coco"] = time.time() - t
-        log(f"coco done in {seconds['coco']:.1f}s")
-    if "coco_small" in sources:
-        t = time.time()
-        tr = args.coco_instances_train or root / "coco-union" / "instances_train.json"
-        extra = S.from_coco_instances(_require(tr, "COCO instances train JSON"), min_area_frac=0.0,
-                                      max_side=args.max_side, max_area_frac=args.min_area_frac,
-                                      min_area_px=args.coco_small_min_px, include_crowd=args.include_crowd,
-                                      source="coco_instances_small", progress=progress)
-        vals["train_coco_small"] = extra  # a separate training file, saved beside train.npz
-        seconds["coco_small"] = time.time() - t
-        log(f"coco_small done in {seconds['coco_small']:.1f}s")
-    if "voc" in sources:
-        t = time.time()
-        voc = _require(args.voc_root or root / "voc-segclassaug", "VOC root")
-        train_parts.append(S.from_voc(voc, "train", workers=args.workers, progress=progress, **kw))
-        vals["val_voc"] = S.from_voc(voc, "val", workers=args.workers, progress=progress, **kw)
-        seconds["voc"] = time.time() - t
-        log(f"voc done in {seconds['voc']:.1f}s")
-    if "animal" in sources:
-        t = time.time()
-        npz = _require(args.animal_npz or root / "animal-mnist" / "animal_mnist.npz", "animal-mnist npz")
-        with np.load(npz, allow_pickle=False) as z:
-            labels = z["labels"]
-        tr_idx, va_idx = S.animal_mnist_split(labels, args.animal_val_frac, args.seed)
-        train_parts.append(S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=tr_idx, **kw))
-        vals["val_animal"] = S.from_animal_mnist(npz, threshold=args.animal_threshold, indices=va_idx, **kw)
-        seconds["animal"] = time.time() - t
-        log(f"animal done in {seconds['animal']:.1f}s")
-    if "mpeg7" in sources:
-        t = time.time()
-        train_parts.append(S.from_mpeg7(_require(args.mpeg7_root or root / "mpeg7", "MPEG-7 root"), **kw))
-        seconds["mpeg7"] = time.time() - t
-        log(f"mpeg7 done in {seconds['mpeg7']:.1f}s")
-
+    for name, build in SOURCE_BUILDERS.items():
+        if name in sources:
+            t = time.time()
+            parts, more = build(args, root, kw, progress)
+            train_parts += parts
+            vals.update(more)
+            seconds[name] = time.time() - t
+            print(f"[build_shapes] {name} done in {seconds[name]:.1f}s", file=sys.stderr, flush=True)
     train = ShapeBank.concat(train_parts)
     files = {"train": str(train.save(out / "train.npz"))}
     for name, bank in vals.items():
         files[name] = str(bank.save(out / f"{name}.npz"))
     summary = {
-        "data_root": str(root),
-        "sources": sources,
-        "min_area_frac": args.min_area_frac,
-        "max_side": args.max_side,
-        "animal_val_frac": args.animal_val_frac if "animal" in sources else None,
-        "seed": args.seed,
-        "files": files,
-        "splits": {"train": _class_stats(train), **{k: _class_stats(v) for k, v in vals.items()}},
+        "data_root": str(root), "sources": sources, "min_area_frac": args.min_area_frac, "max_side": args.max_side,
+        "animal_val_frac": args.animal_val_frac if "animal" in sources else None, "seed": args.seed,
+        "files": files, "splits": {"train": _class_stats(train), **{k: _class_stats(v) for k, v in vals.items()}},
         "seconds": {**{k: round(v, 2) for k, v in seconds.items()}, "total": round(time.time() - t_all, 2)},
     }
     text = json.dumps(summary, indent=2) + "\n"
