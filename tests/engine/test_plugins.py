@@ -149,3 +149,40 @@ def test_an_installed_entry_point_registers_the_plugins(tmp_path, subprocess_env
     env2 = {**subprocess_env, "PYTHONPATH": f"{HERE}:{subprocess_env['PYTHONPATH']}", "SEM_METRIC_PLUGINS": "plugin_metrics"}
     proc = subprocess.run([sys.executable, "-c", code], env=env2, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "('cover', 'top1', 'pcover')", proc.stderr
+
+
+def _ddp_plugin_worker(rank, world, init_file, out_dir):
+    """One rank: register the plugins (as a worker would, by importing the module), stream its shard, sync."""
+    import torch
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(HERE))
+    import plugin_metrics  # noqa: F401 (registers cover, top1, pcover)
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        _, _, batches = _synthetic()
+        m = SISMMetrics("tiou,cover,pcover")
+        for b in batches[rank::world]:
+            m.update(*b)
+        out = {k: v for k, v in m.compute().items()}
+        (Path(out_dir) / f"rank{rank}.json").write_text(json.dumps(out))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def test_plugins_under_torch_distributed_sync_equal_one_process(plugins, tmp_path):
+    """SISMMetrics under a gloo group: every declared state (int64 sums, exact sums, cat) synchronised."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_plugin_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    _, _, batches = _synthetic()
+    single = SISMMetrics("tiou,cover,pcover")
+    for b in batches:
+        single.update(*b)
+    ref = single.compute()
+    for r in (0, 1):
+        got = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert got == json.loads(json.dumps(ref))
