@@ -200,6 +200,9 @@ class Metric:
             raise ValueError(f"metric {self.name!r}: unknown version key(s) {unknown}; add them to VERSION_KEYS")
         if self.function is None and self.update is None:
             raise ValueError(f"metric {self.name!r}: give function (label maps) or update (engine batches)")
+        if self.level == "sample" and not self.needs and self.function is None:
+            raise ValueError(f"metric {self.name!r}: a per-sample metric without needs is computed by function"
+                             "(preds, gts, boxes[, labels]); give it (update is for metrics that need the classifier)")
         if self.function is not None and not callable(self.function) and ":" not in str(self.function):
             raise ValueError(f"metric {self.name!r}: function must be 'module:attribute' or a callable, "
                              f"got {self.function!r}")
