@@ -346,6 +346,10 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
         if progress is not None:
             progress.close()
     if dist is not None:
+        if dist.is_main:
+            from .launch import record_exit_code
+
+            record_exit_code(code)  # for --processes: kept even if a worker crashes in teardown
         code = dist.finish(code)  # every rank exits with rank 0's code
     ctx.exit(code)
 

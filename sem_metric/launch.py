@@ -14,14 +14,16 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import shutil
 import socket
 import sys
+import tempfile
 from contextlib import contextmanager
 from typing import Iterator, List, Mapping, Optional, Sequence
 
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
-__all__ = ["launch_workers", "worker_threads", "code_from_failures"]
+__all__ = ["launch_workers", "worker_threads", "code_from_failures", "record_exit_code", "EXIT_CODE_FILE_ENV"]
 
 _LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.distributed.launcher", "torch.distributed.run")
 
@@ -76,6 +78,32 @@ def code_from_failures(exitcodes: Mapping[int, Optional[int]]) -> int:
     return _exit_code(exited[0] if exited else ranked[0][1])
 
 
+#: environment variable naming the file where rank 0 records its exit code before the process group is torn down
+EXIT_CODE_FILE_ENV = "SEM_SCORE_EXIT_CODE_FILE"
+
+
+def record_exit_code(code: int) -> None:
+    """Rank 0 of ``--processes`` workers: write sem-score's exit code for the launching process.
+
+    Written before the process group is torn down, so that a worker crashing in teardown (seen under
+    load: gloo's threads aborting at exit) cannot turn a finished run into a failure. No-op outside
+    ``--processes``.
+    """
+    path = os.environ.get(EXIT_CODE_FILE_ENV)
+    if path:
+        from .atomic import atomic_write
+
+        atomic_write(path, lambda f: f.write(str(int(code))), what="exit code")
+
+
+def _recorded_exit_code(path: str) -> Optional[int]:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def launch_workers(argv: Sequence[str], processes: int, threads: Optional[int] = None) -> int:
     """Run ``sem-score argv`` in ``processes`` local workers (paper Sec. 4.1 metrics, Eq. 10 Sem, sharded).
 
@@ -94,11 +122,18 @@ def launch_workers(argv: Sequence[str], processes: int, threads: Optional[int] =
                           monitor_interval=0.1, logs_specs=DefaultLogsSpecs(redirects=Std.NONE, tee=Std.NONE),
                           local_addr="127.0.0.1")
     args: List[str] = ["-m", "sem_metric.cli", *argv]
+    exit_dir = tempfile.mkdtemp(prefix="sem-score-exit-")
+    exit_file = os.path.join(exit_dir, "code")
+    os.environ[EXIT_CODE_FILE_ENV] = exit_file
     try:
         with _quiet_launcher():
             elastic_launch(config, sys.executable)(*args)
-        return 0
+        recorded = _recorded_exit_code(exit_file)
+        return 0 if recorded is None else recorded
     except ChildFailedError as e:
+        recorded = _recorded_exit_code(exit_file)   # rank 0 finished: its code, whatever teardown did
+        if recorded is not None:
+            return recorded
         return code_from_failures({rank: f.exitcode for rank, f in e.failures.items()})
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
@@ -109,6 +144,8 @@ def launch_workers(argv: Sequence[str], processes: int, threads: Optional[int] =
               f"({type(e).__name__}: {e}); run without --processes, or with torchrun", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
+        os.environ.pop(EXIT_CODE_FILE_ENV, None)
+        shutil.rmtree(exit_dir, ignore_errors=True)
         if env_threads is None:
             os.environ.pop("OMP_NUM_THREADS", None)
         else:

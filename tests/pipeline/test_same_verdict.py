@@ -248,3 +248,16 @@ def test_exit_code_of_the_workers_prefers_a_real_code_over_the_launchers_sigterm
     assert code_from_failures({0: -int(signal.SIGINT), 1: -int(signal.SIGINT)}) == 130
     assert code_from_failures({0: -int(signal.SIGKILL)}) == 2
     assert worker_threads(2, 3) == 3 and worker_threads(10 ** 6) == 1
+
+
+def test_rank_0_records_its_exit_code_for_the_launcher(tmp_path, monkeypatch):
+    """A worker that crashes in teardown after rank 0 finished cannot change the verdict."""
+    from sem_metric import launch
+
+    path = tmp_path / "code"
+    monkeypatch.setenv(launch.EXIT_CODE_FILE_ENV, str(path))
+    launch.record_exit_code(1)
+    assert path.read_text() == "1" and launch._recorded_exit_code(str(path)) == 1
+    monkeypatch.delenv(launch.EXIT_CODE_FILE_ENV)
+    launch.record_exit_code(2)                      # outside --processes: nothing is written
+    assert path.read_text() == "1" and launch._recorded_exit_code(str(tmp_path / "none")) is None
