@@ -11,7 +11,6 @@ on stderr; runs that end with 2 or 130 write no output file.
 """
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from typing import Any, Dict, Mapping
@@ -19,10 +18,11 @@ from typing import Any, Dict, Mapping
 import click
 
 from . import registry
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, InputError, SemMetricError
-from .pipeline import checks as checks_mod
+from .cli_callbacks import (_class_names_cb, _metrics_cb, _output_cb, _plugin_cb, _Progress, _report_cb,
+                            _threshold_cb, _tolerance_cb, _version_cb)
+from .command import Command
+from .errors import EXIT_BAD_INPUT, InputError, SemMetricError
 from .pipeline import report
-from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
@@ -54,136 +54,14 @@ Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad in
 """
 
 
-# ------------------------------------------------------------------------------------ callbacks
-def _metrics_cb(ctx, param, value):
-    try:
-        return registry.parse_metrics(value)
-    except InputError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-
-
-def _plugin_cb(ctx, param, value):
-    """--plugin MODULE: import plugin modules (they register metrics) before --metrics is parsed."""
-    from .engine.plugins import import_plugin
-
-    for module in value:
-        try:
-            import_plugin(module)
-        except ImportError as e:
-            raise click.BadParameter(f"cannot import plugin module {module!r}: {e}", ctx=ctx, param=param) from None
-
-
-def _threshold_cb(ctx, param, value):
-    try:
-        return tuple(checks_mod.parse_threshold(v) for v in value or ())
-    except InputError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-
-
-def _tolerance_cb(ctx, param, value):
-    try:
-        return checks_mod.parse_tolerances(value or ()), bool(value)
-    except InputError as e:
-        raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-
-
-def _output_cb(ctx, param, value):
-    if value is None or value == "-":
-        return value
-    parent = os.path.dirname(os.path.abspath(value))
-    if not os.path.isdir(parent):
-        raise click.BadParameter(f"directory {parent!r} does not exist", ctx=ctx, param=param)
-    if os.path.isdir(value):
-        raise click.BadParameter(f"{value!r} is a directory, expected a file path", ctx=ctx, param=param)
-    return value
-
-
-def _checked_by(module: str, check: str):
-    """A click callback that runs ``sem_metric.<module>.<check>(value)`` and reports its InputError."""
-    def callback(ctx, param, value):
-        if value is None:
-            return None
-        fn = getattr(importlib.import_module(f".{module}", __package__), check)
-        try:
-            fn(value)
-        except InputError as e:
-            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
-        return value
-    return callback
-
-
-_class_names_cb = _checked_by("pipeline.class_names", "load_class_names")
-_report_cb = _checked_by("pipeline.html_report", "check_report_dir")
-
-
-def _version_cb(ctx, param, value):
-    if not value or ctx.resilient_parsing:
-        return
-    from .sem.weights import DEFAULT_WEIGHTS, list_weights
-
-    click.echo(f"sem-score {__version__} (label-map metrics {LABELMAP_METRICS_VERSION}; Sem weights "
-               f"{DEFAULT_WEIGHTS} sha256 {list_weights()[DEFAULT_WEIGHTS][:12]}, preprocessing "
-               f"{PREPROCESSING_VERSION})")
-    ctx.exit(EXIT_OK)
-
-
-# ------------------------------------------------------------------------------------ progress
-class _Progress:
-    """progress(done, total) callback: a click bar on a TTY, plain lines when forced on a pipe."""
-
-    def __init__(self, mode: str):
-        self.mode = mode  # "bar" or "lines"
-        self.bar = None
-        self.last = 0
-        self.next_line = 0
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.mode == "bar":
-            if self.bar is None:
-                self.bar = click.progressbar(length=total, label="sem-score", file=sys.stderr, show_pos=True)
-                self.bar.__enter__()
-            self.bar.update(done - self.last)
-            self.last = done
-        else:
-            step = max(1, total // 10)
-            if done >= self.next_line or done == total:
-                click.echo(f"sem-score: {done}/{total} pairs", err=True)
-                self.next_line = done + step
-
-    def close(self) -> None:
-        """Finish the progress bar, if one was started."""
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 def _warn(msg: str) -> None:
     click.echo(f"warning: {msg}", err=True)
 
 
-class _Command(click.Command):
-    """A click command whose every failure is the package's ``error: ...`` line and documented exit code.
+class _Command(Command):
+    """sem-score: the package's command conventions (:mod:`sem_metric.command`)."""
 
-    Click's own usage errors (unknown option, missing argument, bad value) become ``error: ...`` with
-    exit 2; Ctrl-C becomes exit 130.
-    """
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
-        self.raw_args = list(sys.argv[1:] if args is None else args)  # re-launched by --processes
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as e:
-            click.echo(f"error: {e.format_message()} (see sem-score --help)", err=True)
-            code = EXIT_BAD_INPUT
-        except (click.Abort, KeyboardInterrupt):
-            if os.environ.get("RANK", "0") == "0":  # once, also under torchrun / --processes
-                click.echo("error: interrupted; no output file was written", err=True)
-            code = EXIT_INTERRUPTED
-        code = code if isinstance(code, int) else EXIT_OK
-        if standalone_mode:
-            sys.exit(code)
-        return code
+    prog = "sem-score"
 
 
 # ------------------------------------------------------------------------------------ command

@@ -15,31 +15,16 @@ import sys
 
 import click
 
-from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SemMetricError
+from ..command import Group
 
 EXIT_OK, EXIT_VERIFY_FAILED = 0, 1
 
 
-class _Group(click.Group):
-    """A click group whose every failure is the package's ``error: ...`` line and documented exit code."""
+class _Group(Group):
+    """sem-task: the package's command conventions (:mod:`sem_metric.command`)."""
 
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        """Run the command; return (or exit with) 0, 1, 2 or 130 as documented in the module docstring."""
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as e:
-            click.echo(f"error: {e.format_message()} (see sem-task --help)", err=True)
-            code = EXIT_BAD_INPUT
-        except SemMetricError as e:
-            click.echo(f"error: {e}", err=True)
-            code = EXIT_BAD_INPUT
-        except (click.Abort, KeyboardInterrupt):
-            click.echo("error: interrupted; no task directory was written", err=True)
-            code = EXIT_INTERRUPTED
-        code = code if isinstance(code, int) else EXIT_OK
-        if standalone_mode:
-            sys.exit(code)
-        return code
+    prog = "sem-task"
+    interrupted_note = "no task directory was written"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
