@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -37,7 +36,7 @@ from ..errors import InputError, run_command
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
 from .sism_data import CAMVID_CLASSES, SISMDataset, collate
-from .train import build_samples
+from .train import build_samples, parse_command
 from .twosm import TwoSM, load_generator
 
 ROWS = (("TwoSM", "twosm", "plain", "Eq. 2: argmax Softmax(P), fused with S^u"),
@@ -254,9 +253,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: Optional[List[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
-    args.command_line = "python -m sem_metric.reference.evaluate " + " ".join(argv)
+    args = parse_command(parser(), argv, "sem_metric.reference.evaluate")
     res = evaluate(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -293,11 +293,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_command(p: argparse.ArgumentParser, argv: Optional[List[str]], module: str) -> argparse.Namespace:
+    """Parse a reference command's arguments; ``args.command_line`` records the command as run (results cite it)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = p.parse_args(argv)
+    args.command_line = f"python -m {module} " + " ".join(argv)
+    return args
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``python -m sem_metric.reference.train`` (trains with Eq. 1 or Eq. 7)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser().parse_args(argv)
-    args.command_line = "python -m sem_metric.reference.train " + " ".join(argv)
+    args = parse_command(parser(), argv, "sem_metric.reference.train")
     summary = train(args)
     if args.export and "sha256" in summary:
         Path(args.log_dir).mkdir(parents=True, exist_ok=True)
