@@ -162,7 +162,7 @@ def test_ddp_two_cpu_processes_match_one_process_and_resume(tmp_path, one_torch_
 
 
 def test_dataloader_workers_build_the_same_batches_in_order():
-    from sem_metric.training.train_classifier import _iter_batches
+    from sem_metric.training.train_classifier import iter_batches as _iter_batches
 
     bank = _bank()
     cfg = replace(PRESETS["cpu"], batch_size=5, epoch_size=12)

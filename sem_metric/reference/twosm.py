@@ -289,17 +289,15 @@ def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool
     import json
     from pathlib import Path
 
-    from safetensors.torch import save
-
     from ..atomic import atomic_write
-    from ..sem.weights import sha256_file
+    from ..sem.weights import safetensors_bytes, sha256_file
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: (v.detach().to(torch.float16) if half and v.is_floating_point() else v.detach()).contiguous()
           for k, v in model.G.state_dict().items()}
-    data = save(sd, metadata={"config": json.dumps(model.cfg.to_dict()),
-                              "meta": json.dumps(meta or {}), "format": "sem_metric.twosm.G/1"})
+    data = safetensors_bytes(sd, {"config": json.dumps(model.cfg.to_dict()),
+                                  "meta": json.dumps(meta or {}), "format": "sem_metric.twosm.G/1"})
     atomic_write(path, lambda f: f.write(data), binary=True, what="TwoSM generator")
     return sha256_file(data)
 

@@ -336,6 +336,23 @@ def default_classifier(device: str | None = None):
 
 
 
+def safetensors_bytes(tensors: dict[str, Any], metadata: dict[str, str]) -> bytes:
+    """A safetensors file's bytes with a canonical header (keys sorted, compact JSON, space-padded to 8).
+
+    safetensors itself orders the header's metadata by a randomly seeded hash map, so the same weights
+    saved twice get different bytes and a different sha256; this makes the file (hence the sha256 that
+    results record, Sec. 3.3's F) a pure function of the tensors and the metadata.
+    """
+    from safetensors.torch import save
+
+    data = save(tensors, metadata=metadata)
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + data[8 + n:]
+
+
 def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict[str, str] | None = None,
                             name: str | None = None) -> str:
     """Write F (Sec. 3.3) as safetensors with the metadata :func:`load_classifier` requires; returns sha256.
@@ -343,8 +360,6 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
     ``name`` is recorded as ``sem_metric.name``: the registry name the weights will be published under.
     A file claiming a shipped name loads only with that entry's sha256.
     """
-    from safetensors.torch import save
-
     from ..atomic import atomic_write
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
 
@@ -358,6 +373,6 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
     }
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    data = save(state, metadata=metadata)
+    data = safetensors_bytes(state, metadata)
     atomic_write(path, lambda f: f.write(data), binary=True, what="classifier weights")
     return sha256_file(data)

@@ -49,7 +49,6 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -57,11 +56,10 @@ import torch.nn.functional as F
 from ..atomic import atomic_write
 from ..errors import InputError, run_command
 from ..sem.classifier import ClassifierConfig, build_shape_classifier
-from ..sem.preprocess import window_from_crop
 from ..sem.weights import save_classifier_weights
 from .distributed import (convert_sync_batchnorm, current_context, init_distributed, resolve_train_device,
-                          seed_for_rank, shard_bounds, shutdown_distributed)
-from .shape_augment import augment_shape
+                          seed_for_rank, shutdown_distributed)
+from .batches import EpochBatches, epoch_order, iter_batches, make_batch, predict_logits  # noqa: F401 (public)
 from .shape_bank import ShapeBank
 
 
@@ -137,44 +135,6 @@ def lr_factor(cfg: TrainConfig, epoch_float: float) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
-def epoch_order(labels: np.ndarray, cfg: TrainConfig, epoch: int) -> np.ndarray:
-    """Class-balanced sample order of one epoch (``epoch_size`` draws), a pure function of (seed, epoch)."""
-    counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(np.float64)
-    weights = counts[labels] ** (-cfg.balance_power)
-    rng = np.random.default_rng([cfg.seed, epoch, 0])
-    size = cfg.epoch_size or len(labels)
-    return rng.choice(len(labels), size=size, replace=True, p=weights / weights.sum())
-
-
-def make_batch(bank: ShapeBank, indices: np.ndarray, augment: bool, seed_key: tuple[int, ...] = (),
-               recipe: str = "v1", offset: int = 0) -> tuple:
-    """Stack the classifier inputs (``box-window-v1``) and labels of ``indices``; augmentation is seeded.
-
-    The augmentation of ``indices[k]`` is seeded by ``(*seed_key, offset + k)``: a rank that builds
-    the slice starting at position ``offset`` of a global batch gets exactly the samples a single
-    process would build for those positions.
-    """
-    xs = []
-    for pos, i in enumerate(indices, start=offset):
-        mask = bank.masks[int(i)]
-        if augment:
-            mask = augment_shape(mask, np.random.default_rng([*seed_key, pos]), recipe)
-        xs.append(window_from_crop(mask))
-    return torch.stack(xs), torch.as_tensor(bank.labels[np.asarray(indices, dtype=np.int64)])
-
-
-@torch.inference_mode()
-def predict_logits(model, bank: ShapeBank, batch_size: int = 128) -> np.ndarray:
-    """Logits of F for every shape of a bank (no augmentation), in bank order."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for start in range(0, len(bank), batch_size):
-        x, _ = make_batch(bank, np.arange(start, min(start + batch_size, len(bank))), augment=False)
-        out.append(model(x.to(device)).float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.config.num_classes), np.float32)
-
-
 def _warm_start(model, weights: str) -> None:
     """Initialise ``model`` from classifier weights (verified like any Sem weights), strictly."""
     from ..sem.weights import load_classifier
@@ -218,52 +178,170 @@ def resolve_amp(amp: str | None, device: str) -> str:
     return amp
 
 
-class EpochBatches(torch.utils.data.Dataset):
-    """One rank's slice of every global batch of one epoch; item ``step`` is ``(x, y, global batch size)``.
-
-    The global batch ``step`` is ``order[step * batch_size:(step + 1) * batch_size]`` whatever the world
-    size; rank ``r`` of ``w`` builds its contiguous slice (:func:`~sem_metric.training.distributed.shard_bounds`)
-    with the augmentation seeds of the slice's global positions, so the union over ranks is the batch
-    a single process builds. Usable as a map-style dataset by DataLoader workers (``--workers``).
-    """
-
-    def __init__(self, bank: ShapeBank, order: np.ndarray, cfg: TrainConfig, epoch: int, rank: int = 0,
-                 world_size: int = 1) -> None:
-        self.bank, self.order, self.cfg, self.epoch = bank, order, cfg, epoch
-        self.rank, self.world_size = rank, world_size
-
-    def __len__(self) -> int:
-        return math.ceil(len(self.order) / self.cfg.batch_size)
-
-    def __getitem__(self, step: int):
-        idx = self.order[step * self.cfg.batch_size:(step + 1) * self.cfg.batch_size]
-        lo, hi = shard_bounds(len(idx), self.rank, self.world_size)
-        x, y = make_batch(self.bank, idx[lo:hi], augment=True, seed_key=(self.cfg.seed, self.epoch, step + 1),
-                          recipe=self.cfg.augment, offset=lo)
-        return x, y, len(idx)
-
-
-def _one_thread_worker(_worker_id: int) -> None:
-    torch.set_num_threads(1)  # augmentation is per-sample numpy/scipy; torch threads would only contend
-
-
-def _iter_batches(dataset: EpochBatches, start: int, workers: int, pin_memory: bool):
-    """``(step, item)`` from ``start`` on, in order; built in this process or by ``workers`` DataLoader workers."""
-    if workers <= 0:
-        for step in range(start, len(dataset)):
-            yield step, dataset[step]
-        return
-    loader = torch.utils.data.DataLoader(dataset, batch_size=None, sampler=range(start, len(dataset)),
-                                         num_workers=workers, pin_memory=pin_memory,
-                                         worker_init_fn=_one_thread_worker, prefetch_factor=4)
-    yield from zip(range(start, len(dataset)), loader)
-
-
 def _broadcast_from_main(obj, device: str):
     """``obj`` as rank 0 has it (a small JSON-like value, e.g. the best-checkpoint record)."""
     box = [obj]
     dist.broadcast_object_list(box, src=0, device=torch.device(device) if device.startswith("cuda") else None)
     return box[0]
+
+
+class _Trainer:
+    """One (resumable, possibly distributed) training run: model, optimiser, loop state, checkpoint, log."""
+
+    def __init__(self, train_bank: ShapeBank, cfg: TrainConfig, out: Path, device: str, amp: str | None,
+                 sync_bn: bool, workers: int) -> None:
+        self.cfg, self.out, self.workers = cfg, out, workers
+        self.dev = resolve_train_device(device, int(os.environ.get("LOCAL_RANK", "0") or 0))
+        self.ctx = current_context(self.dev)
+        self.on_cuda = self.dev.startswith("cuda")
+        self.amp = resolve_amp(amp, self.dev)
+        self.distributed = self.ctx.distributed
+        self.steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
+        self._check_world(train_bank)
+        out.mkdir(parents=True, exist_ok=True)
+        self._build_model(sync_bn)
+        self.state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None, "config": asdict(cfg)}
+        self.last = out / "last.pt"
+        if self.last.exists():
+            self._resume()
+        self.net = self.model
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(self.model, device_ids=[torch.device(self.dev).index]
+                                               if self.on_cuda else None)
+        self.launch = None
+        if self.distributed or self.on_cuda or self.amp != "off":
+            self.launch = {"world_size": self.ctx.world_size, "device": torch.device(self.dev).type,
+                           "backend": self.ctx.backend, "amp": self.amp,
+                           "sync_bn": bool(sync_bn and self.distributed), "workers": workers}
+            if self.ctx.is_main:
+                print(f"launch: {json.dumps(self.launch)}; global batch {cfg.batch_size}", file=sys.stderr)
+        self.autocast = (torch.autocast(device_type=torch.device(self.dev).type, dtype=AMP_DTYPES[self.amp])
+                         if self.amp != "off" else contextlib.nullcontext())
+        if self.ctx.is_main:
+            text = json.dumps(asdict(cfg), indent=2) + "\n"
+            atomic_write(out / "config.json", lambda f: f.write(text), what="training config")
+
+    def _check_world(self, train_bank: ShapeBank) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        if self.distributed:
+            last_batch = (cfg.epoch_size or len(train_bank)) - (self.steps_per_epoch - 1) * cfg.batch_size
+            if min(cfg.batch_size, last_batch) < ctx.world_size:
+                raise InputError(f"{ctx.world_size} ranks need at least one sample each in every global batch, but "
+                                 f"batch_size {cfg.batch_size} / the last batch of an epoch has {last_batch}: use "
+                                 "fewer processes or change --epoch-size / --batch-size")
+
+    def _build_model(self, sync_bn: bool) -> None:
+        cfg, ctx = self.cfg, self.ctx
+        torch.manual_seed(cfg.seed)
+        # channels_last: ~1.5x faster depthwise-conv backward on CPU (oneDNN); weights are saved in standard layout
+        model = build_shape_classifier(ClassifierConfig(arch=cfg.arch, drop_rate=cfg.drop_rate))
+        if cfg.init:
+            _warm_start(model, cfg.init)
+        model = model.to(self.dev, memory_format=torch.channels_last)
+        if self.distributed and sync_bn:
+            model = convert_sync_batchnorm(model, self.dev, None if self.on_cuda else dist.new_group(backend="gloo"))
+        if ctx.rank > 0:
+            torch.manual_seed(seed_for_rank(cfg.seed, ctx.rank))  # own dropout masks; rank 0 keeps cfg.seed's
+        self.model = model
+        self.optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp == "fp16" else None
+
+    def _resume(self) -> None:
+        ckpt = torch.load(self.last, map_location="cpu", weights_only=True)
+        if ckpt["state"]["config"] != asdict(self.cfg):
+            raise InputError(f"{self.last} was written with a different config; use a new --out or delete it")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        if self.scaler is not None and "scaler" in ckpt:
+            self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = ckpt["state"]
+        if self.ctx.is_main:
+            print(f"resuming from {self.last}: epoch {self.state['epoch']}, step {self.state['step_in_epoch']}",
+                  file=sys.stderr)
+
+    def save(self) -> None:
+        """Rank 0 writes ``last.pt`` (atomically)."""
+        if self.ctx.is_main:
+            _save_checkpoint(self.last, self.model, self.optimizer, self.state, self.scaler)
+
+    def finish(self) -> dict:
+        """The final state, once rank 0's checkpoint is on disk for everyone."""
+        if self.distributed:
+            dist.barrier()  # rank 0's checkpoint is on disk before anyone returns (or resumes)
+        return self.state
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, n_global: int, epoch: int, step: int):
+        """One optimiser step on this rank's slice; returns ``(mean loss, loss summed over the slice or None)``,
+        detached (the sum only under DDP, where it is what the gradient was taken of)."""
+        cfg, ctx = self.cfg, self.ctx
+        for group in self.optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg, epoch + step / self.steps_per_epoch)
+        x = x.to(self.dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(self.dev, non_blocking=True)
+        with self.autocast:
+            logits = self.net(x)
+            if self.distributed:
+                # sum over this slice x (world / global size): DDP's average over ranks is then exactly
+                # the mean loss of the global batch, whatever the slice sizes
+                local_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing, reduction="sum")
+                loss = local_sum * (ctx.world_size / n_global)
+            else:
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                local_sum = None
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.optimizer.step()
+        self.state["step_in_epoch"] = step + 1
+        self.state["global_step"] += 1
+        return loss.detach(), None if local_sum is None else local_sum.detach()
+
+    def epoch_totals(self, loss_sum: float, n_seen: int) -> tuple[float, int]:
+        """The epoch's loss sum and sample count over all ranks."""
+        if self.distributed:
+            totals = torch.tensor([loss_sum, n_seen], dtype=torch.float64, device=self.dev if self.on_cuda else "cpu")
+            dist.all_reduce(totals)
+            return float(totals[0]), int(totals[1])
+        return loss_sum, n_seen
+
+    def end_epoch(self, epoch: int, loss_sum: float, n_seen: int, t0: float, val_banks: dict[str, ShapeBank],
+                  keep_epochs: bool) -> None:
+        """Rank 0 validates, selects (``cfg.select``), writes weights and the log; every rank checkpoints."""
+        from .classifier_metrics import classification_report
+
+        cfg, state = self.cfg, self.state
+        if self.ctx.is_main:
+            record = {"epoch": epoch, "train_loss": loss_sum / max(n_seen, 1),
+                      "lr": self.optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1),
+                      "samples_per_s": round(n_seen / max(time.time() - t0, 1e-9), 1)}
+            if self.launch is not None:
+                record["launch"] = self.launch
+            for name, bank in val_banks.items():
+                rep = classification_report(predict_logits(self.model, bank), bank.labels)
+                record[name] = {k: rep[k] for k in ("top1", "top5", "balanced_top1", "n")}
+            first_val = next(iter(val_banks))
+            score = SELECTION[cfg.select](record[first_val])
+            extra = {"sem_metric.trained_epochs": str(epoch + 1)}
+            if keep_epochs:
+                save_classifier_weights(self.model, self.out / f"epoch_{epoch:03d}.safetensors", extra)
+            if state["best"] is None or score > state["best"]["score"]:
+                sha = save_classifier_weights(self.model, self.out / "best.safetensors", extra)
+                state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}:{cfg.select}", "sha256": sha}
+            record["best"] = state["best"]
+            with open(self.out / "log.jsonl", "a") as f:    # JSON lines: one complete line per epoch
+                f.write(json.dumps(record) + "\n")
+            print(json.dumps(record), file=sys.stderr)
+        if self.distributed:  # the other ranks wait here while rank 0 validates
+            state["best"] = _broadcast_from_main(state["best"], self.dev)
+        state["epoch"] = epoch + 1
+        state["step_in_epoch"] = 0
+        self.save()
 
 
 def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConfig, out: Path,
@@ -287,166 +365,53 @@ def train(train_bank: ShapeBank, val_banks: dict[str, ShapeBank], cfg: TrainConf
     mean loss even for unequal slices, rank 0 alone validates and writes ``last.pt``, logs and
     weights, and every rank resumes from ``last.pt``.
     """
-    from .classifier_metrics import classification_report
-
-    dev = resolve_train_device(device, int(os.environ.get("LOCAL_RANK", "0") or 0))
-    ctx = current_context(dev)
-    on_cuda = dev.startswith("cuda")
-    amp = resolve_amp(amp, dev)
-    distributed = ctx.distributed
-    steps_per_epoch = math.ceil((cfg.epoch_size or len(train_bank)) / cfg.batch_size)
-    if distributed:
-        last_batch = (cfg.epoch_size or len(train_bank)) - (steps_per_epoch - 1) * cfg.batch_size
-        if min(cfg.batch_size, last_batch) < ctx.world_size:
-            raise InputError(f"{ctx.world_size} ranks need at least one sample each in every global batch, but "
-                             f"batch_size {cfg.batch_size} / the last batch of an epoch has {last_batch}: use "
-                             "fewer processes or change --epoch-size / --batch-size")
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(cfg.seed)
-    # channels_last: ~1.5x faster depthwise-conv backward on CPU (oneDNN); weights are saved in standard layout
-    model = build_shape_classifier(ClassifierConfig(arch=cfg.arch, drop_rate=cfg.drop_rate))
-    if cfg.init:
-        _warm_start(model, cfg.init)
-    model = model.to(dev, memory_format=torch.channels_last)
-    if distributed and sync_bn:
-        model = convert_sync_batchnorm(model, dev, None if on_cuda else dist.new_group(backend="gloo"))
-    if ctx.rank > 0:
-        torch.manual_seed(seed_for_rank(cfg.seed, ctx.rank))  # own dropout masks; rank 0 keeps cfg.seed's
-    optimizer = OPTIMIZERS[cfg.optimizer](model.parameters(), cfg)
-    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best": None, "config": asdict(cfg)}
-    last = out / "last.pt"
-    if last.exists():
-        ckpt = torch.load(last, map_location="cpu", weights_only=True)
-        if ckpt["state"]["config"] != asdict(cfg):
-            raise InputError(f"{last} was written with a different config; use a new --out or delete it")
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        if scaler is not None and "scaler" in ckpt:
-            scaler.load_state_dict(ckpt["scaler"])
-        state = ckpt["state"]
-        if ctx.is_main:
-            print(f"resuming from {last}: epoch {state['epoch']}, step {state['step_in_epoch']}", file=sys.stderr)
-    net = model
-    if distributed:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[torch.device(dev).index] if on_cuda else None)
-    launch = None
-    if distributed or on_cuda or amp != "off":
-        launch = {"world_size": ctx.world_size, "device": torch.device(dev).type, "backend": ctx.backend,
-                  "amp": amp, "sync_bn": bool(sync_bn and distributed), "workers": workers}
-        if ctx.is_main:
-            print(f"launch: {json.dumps(launch)}; global batch {cfg.batch_size}", file=sys.stderr)
-    autocast = (torch.autocast(device_type=torch.device(dev).type, dtype=AMP_DTYPES[amp]) if amp != "off"
-                else contextlib.nullcontext())
-    if ctx.is_main:
-        text = json.dumps(asdict(cfg), indent=2) + "\n"
-        atomic_write(out / "config.json", lambda f: f.write(text), what="training config")
-    first_val = next(iter(val_banks))
+    tr = _Trainer(train_bank, cfg, out, device, amp, sync_bn, workers)
+    state, ctx = tr.state, tr.ctx
     steps_run = 0
-
-    def finish() -> dict:
-        if distributed:
-            dist.barrier()  # rank 0's checkpoint is on disk before anyone returns (or resumes)
-        return state
-
     while state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
-        order = epoch_order(train_bank.labels, cfg, epoch)
-        net.train()
+        tr.net.train()
         t0, loss_sum, n_seen = time.time(), 0.0, 0
-        loss_acc = torch.zeros((), dtype=torch.float64, device=dev) if on_cuda else None
+        loss_acc = torch.zeros((), dtype=torch.float64, device=tr.dev) if tr.on_cuda else None
         bar = None
         if progress and ctx.is_main:
             from tqdm import tqdm
 
-            bar = tqdm(total=steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch}", file=sys.stderr)
-        batches = _iter_batches(EpochBatches(train_bank, order, cfg, epoch, ctx.rank, ctx.world_size),
-                                state["step_in_epoch"], workers, pin_memory=on_cuda)
+            bar = tqdm(total=tr.steps_per_epoch, initial=state["step_in_epoch"], desc=f"epoch {epoch}", file=sys.stderr)
+        batches = iter_batches(EpochBatches(train_bank, epoch_order(train_bank.labels, cfg, epoch), cfg, epoch,
+                                            ctx.rank, ctx.world_size), state["step_in_epoch"], tr.workers,
+                               pin_memory=tr.on_cuda)
         for step, (x, y, n_global) in batches:
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(cfg, epoch + step / steps_per_epoch)
-            x = x.to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            y = y.to(dev, non_blocking=True)
+            loss, local_sum = tr.step(x, y, n_global, epoch, step)
             n_local = len(y)
-            with autocast:
-                logits = net(x)
-                if distributed:
-                    # sum over this slice x (world / global size): DDP's average over ranks is then exactly
-                    # the mean loss of the global batch, whatever the slice sizes
-                    local_sum = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing,
-                                                reduction="sum")
-                    loss = local_sum * (ctx.world_size / n_global)
-                else:
-                    loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                optimizer.step()
             if loss_acc is not None:  # CUDA: no host sync per step
-                loss_acc += (local_sum if distributed else loss * n_local).detach().double()
-            elif distributed:
-                loss_sum += float(local_sum.detach())
+                loss_acc += (local_sum if local_sum is not None else loss * n_local).double()
+            elif local_sum is not None:
+                loss_sum += float(local_sum)
             else:
-                loss_sum += float(loss.detach()) * n_local
+                loss_sum += float(loss) * n_local
             n_seen += n_local
-            state["step_in_epoch"] = step + 1
-            state["global_step"] += 1
             steps_run += 1
             if bar is not None:
                 bar.update(1)
                 if loss_acc is None or step % 50 == 0:
                     shown = float(loss_acc) if loss_acc is not None else loss_sum
                     bar.set_postfix(loss=f"{shown / n_seen:.3f}")
-            if ctx.is_main and checkpoint_every and state["global_step"] % checkpoint_every == 0:
-                _save_checkpoint(last, model, optimizer, state, scaler)
+            if checkpoint_every and state["global_step"] % checkpoint_every == 0:
+                tr.save()
             if max_steps is not None and steps_run >= max_steps:
                 batches.close()
-                if ctx.is_main:
-                    _save_checkpoint(last, model, optimizer, state, scaler)
+                tr.save()
                 if bar is not None:
                     bar.close()
-                return finish()
+                return tr.finish()
         if bar is not None:
             bar.close()
         if loss_acc is not None:
             loss_sum = float(loss_acc)
-        if distributed:  # epoch totals over all ranks
-            totals = torch.tensor([loss_sum, n_seen], dtype=torch.float64, device=dev if on_cuda else "cpu")
-            dist.all_reduce(totals)
-            loss_sum, n_seen = float(totals[0]), int(totals[1])
-        if ctx.is_main:
-            record = {"epoch": epoch, "train_loss": loss_sum / max(n_seen, 1), "lr": optimizer.param_groups[0]["lr"],
-                      "seconds": round(time.time() - t0, 1),
-                      "samples_per_s": round(n_seen / max(time.time() - t0, 1e-9), 1)}
-            if launch is not None:
-                record["launch"] = launch
-            for name, bank in val_banks.items():
-                rep = classification_report(predict_logits(model, bank), bank.labels)
-                record[name] = {k: rep[k] for k in ("top1", "top5", "balanced_top1", "n")}
-            score = SELECTION[cfg.select](record[first_val])
-            extra = {"sem_metric.trained_epochs": str(epoch + 1)}
-            if keep_epochs:
-                save_classifier_weights(model, out / f"epoch_{epoch:03d}.safetensors", extra)
-            if state["best"] is None or score > state["best"]["score"]:
-                sha = save_classifier_weights(model, out / "best.safetensors", extra)
-                state["best"] = {"epoch": epoch, "score": score, "metric": f"{first_val}:{cfg.select}", "sha256": sha}
-            record["best"] = state["best"]
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            print(json.dumps(record), file=sys.stderr)
-        if distributed:  # the other ranks wait here while rank 0 validates
-            state["best"] = _broadcast_from_main(state["best"], dev)
-        state["epoch"] = epoch + 1
-        state["step_in_epoch"] = 0
-        if ctx.is_main:
-            _save_checkpoint(last, model, optimizer, state, scaler)
-    return finish()
+        loss_sum, n_seen = tr.epoch_totals(loss_sum, n_seen)
+        tr.end_epoch(epoch, loss_sum, n_seen, t0, val_banks, keep_epochs)
+    return tr.finish()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,3 +157,22 @@ def test_sha256_pin_is_checked_before_tensors_are_used(tmp_path, random_weights_
         load_classifier(random_weights_path, device="cpu", sha256="0" * 64)
     with pytest.raises(WeightsError, match="64 characters"):
         load_classifier(random_weights_path, device="cpu", sha256="abc")
+
+
+def test_saved_weights_are_a_pure_function_of_tensors_and_metadata(tmp_path):
+    """safetensors orders header metadata by a randomly seeded hash map; the package's files do not."""
+    import torch
+
+    from sem_metric.sem.classifier import build_shape_classifier
+    from sem_metric.sem.weights import load_classifier, safetensors_bytes, save_classifier_weights
+
+    torch.manual_seed(0)
+    model = build_shape_classifier()
+    shas = {save_classifier_weights(model, tmp_path / f"w{i}.safetensors", {"k1": "a", "k2": "b", "k3": "c"})
+            for i in range(3)}
+    assert len(shas) == 1
+    assert (tmp_path / "w0.safetensors").read_bytes() == (tmp_path / "w2.safetensors").read_bytes()
+    assert load_classifier(tmp_path / "w1.safetensors", device="cpu").info["sha256"] == shas.pop()
+    data = safetensors_bytes({"x": torch.arange(3.0)}, {"b": "2", "a": "1"})
+    n = int.from_bytes(data[:8], "little")
+    assert n % 8 == 0 and data[8:8 + n].rstrip().decode().startswith('{"__metadata__":{"a":"1","b":"2"}')
