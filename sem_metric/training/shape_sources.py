@@ -11,19 +11,23 @@ explicit paths (no default data location here: see ``build_shapes`` for that) an
 from __future__ import annotations
 
 import json
-import math
 import os
 import sys
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
-from PIL import Image
 
 from sem_metric.sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_counterpart, coco_index
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
 
 PathLike = Union[str, Path]
+
+# the decoders and the silhouette builders live in their own modules; their names stay importable here
+from sem_metric.training.coco_masks import (decode_coco_segmentation, polygons_to_mask, rle_decode,  # noqa: E402,F401
+                                            rle_decode_compressed, rle_decode_uncompressed, rle_string_to_counts)
+from sem_metric.training.silhouettes import (ANIMAL_MNIST_THRESHOLD, _fill_and_keep_largest,  # noqa: E402,F401
+                                             animal_mnist_split, animal_silhouette, from_animal_mnist, from_mpeg7)
 
 DEFAULT_MIN_AREA_FRAC = 0.01  # paper Sec. 4.1: instances smaller than 1% of the image are dropped
 
@@ -56,120 +60,6 @@ def _progress(iterable, total=None, desc=None, disable=None):
 def _disable(progress: Optional[bool]) -> Optional[bool]:
     """``progress=None`` -> decide from the environment; True/False -> show / hide."""
     return None if progress is None else (not progress)
-
-
-# ============================================================================ COCO RLE / polygons
-def rle_decode_uncompressed(counts: Sequence[int], size: Sequence[int]) -> np.ndarray:
-    """Decode COCO uncompressed RLE (``{"counts": [..], "size": [h, w]}``) into an (h, w) bool mask.
-
-    Runs alternate 0,1,0,... starting with zeros, over the pixels in column-major (Fortran) order.
-    """
-    h, w = int(size[0]), int(size[1])
-    cnts = np.asarray(counts, dtype=np.int64).reshape(-1)
-    if cnts.size and cnts.min() < 0:
-        raise ValueError("RLE counts must be non-negative")
-    total = int(cnts.sum())
-    if total != h * w:
-        raise ValueError(f"RLE counts sum to {total}, expected h*w = {h}*{w} = {h * w}")
-    vals = (np.arange(cnts.size) % 2).astype(bool)
-    flat = np.repeat(vals, cnts)
-    return np.ascontiguousarray(flat.reshape(w, h).T)
-
-
-def rle_string_to_counts(s: Union[str, bytes]) -> List[int]:
-    """Decode COCO's compressed RLE string (pycocotools ``rleFrString``) into a list of run lengths.
-
-    Each count is stored as 5-bit groups (LSB first) in characters offset by 48; bit 0x20 means "more
-    groups follow", bit 0x10 of the last group is the sign. From the 4th count on, the value stored is
-    the difference to the count two positions earlier.
-    """
-    if isinstance(s, (bytes, bytearray)):
-        s = s.decode("ascii")
-    counts: List[int] = []
-    p, n = 0, len(s)
-    while p < n:
-        x, k, more = 0, 0, True
-        while more:
-            if p >= n:
-                raise ValueError("truncated compressed RLE string")
-            c = ord(s[p]) - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
-
-
-def rle_decode_compressed(counts: Union[str, bytes], size: Sequence[int]) -> np.ndarray:
-    """Decode COCO compressed RLE (``{"counts": "<string>", "size": [h, w]}``) into an (h, w) bool mask."""
-    return rle_decode_uncompressed(rle_string_to_counts(counts), size)
-
-
-def rle_decode(rle: Mapping) -> np.ndarray:
-    """Decode a COCO RLE dict, compressed (string counts) or uncompressed (list counts)."""
-    counts, size = rle["counts"], rle["size"]
-    if isinstance(counts, (str, bytes, bytearray)):
-        return rle_decode_compressed(counts, size)
-    return rle_decode_uncompressed(counts, size)
-
-
-def polygons_to_mask(
-    polygons: Sequence[Sequence[float]], height: int, width: int
-) -> Tuple[Optional[np.ndarray], Tuple[int, int]]:
-    """Rasterise COCO polygons (``[[x0, y0, x1, y1, ...], ...]``, union of the parts) inside an image.
-
-    COCO polygon coordinates are continuous, pixel ``(i, j)`` covering ``[j, j+1) x [i, i+1)``; a
-    pixel is set when its centre ``(j + 0.5, i + 0.5)`` lies inside a part (even-odd rule, vectorised
-    scanline), so the mask area matches the polygon area (COCO's ``area`` field) up to boundary
-    rounding. Only the parts' bounding box (clipped to the image) is rasterised, for speed. Returns
-    ``(mask, (y0, x0))``: the bool mask of that box and its top-left corner in the image;
-    ``(None, (0, 0))`` if nothing falls inside the image.
-    """
-    polys = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons if len(p) >= 6]
-    if not polys:
-        return None, (0, 0)
-    allpts = np.concatenate(polys, axis=0)
-    x0 = max(0, int(math.floor(allpts[:, 0].min())))
-    y0 = max(0, int(math.floor(allpts[:, 1].min())))
-    x1 = min(int(width), int(math.ceil(allpts[:, 0].max())))
-    y1 = min(int(height), int(math.ceil(allpts[:, 1].max())))
-    if x1 <= x0 or y1 <= y0:
-        return None, (0, 0)
-    h, w = y1 - y0, x1 - x0
-    yc = np.arange(h, dtype=np.float64) + (y0 + 0.5)  # scanline = pixel-centre rows
-    mask = np.zeros((h, w), dtype=bool)
-    for pts in polys:
-        xa, ya = pts[:, 0], pts[:, 1]
-        xb, yb = np.roll(xa, -1), np.roll(ya, -1)
-        below_a = ya[None, :] <= yc[:, None]
-        below_b = yb[None, :] <= yc[:, None]
-        rows, edges = np.nonzero(below_a != below_b)  # edge crosses the scanline (half-open rule)
-        if rows.size == 0:
-            continue
-        t = (yc[rows] - ya[edges]) / (yb[edges] - ya[edges])
-        xint = xa[edges] + t * (xb[edges] - xa[edges]) - x0
-        # first pixel whose centre is right of the crossing; parity of crossings to the left = inside
-        first = np.clip(np.ceil(xint - 0.5), 0, w).astype(np.int64)
-        diff = np.zeros((h, w + 1), dtype=np.int32)
-        np.add.at(diff, (rows, first), 1)
-        mask |= (np.cumsum(diff[:, :w], axis=1) & 1).astype(bool)
-    return mask, (y0, x0)
-
-
-def decode_coco_segmentation(segmentation, height: int, width: int) -> Optional[np.ndarray]:
-    """Decode a COCO ``segmentation`` (polygon list, RLE dict) to a mask cropped to its bbox (or None)."""
-    if isinstance(segmentation, dict):
-        m = rle_decode(segmentation)
-        return m if m.any() else None
-    if isinstance(segmentation, (list, tuple)):
-        m, _ = polygons_to_mask(segmentation, height, width)
-        return m if (m is not None and m.any()) else None
-    raise ValueError(f"unsupported COCO segmentation of type {type(segmentation).__name__}")
 
 
 def _category_map(categories: Iterable[Mapping]) -> Dict[int, int]:
@@ -437,118 +327,3 @@ def from_voc(
         paths, VOC_TO_COCO, min_area_frac=min_area_frac, ignore=(255,), max_side=max_side,
         connectivity=connectivity, source=source, workers=workers, progress=progress,
     )
-
-
-# ============================================================================ silhouettes
-ANIMAL_MNIST_THRESHOLD = 24
-
-
-def animal_silhouette(img: np.ndarray, threshold: int = ANIMAL_MNIST_THRESHOLD) -> np.ndarray:
-    """Binary silhouette of a grayscale animal drawing: ``img >= threshold``, holes filled, largest
-    8-connected component kept. A low threshold plus hole filling keeps zebra stripes inside the body."""
-    return _fill_and_keep_largest(np.asarray(img) >= threshold)
-
-
-def _fill_and_keep_largest(m: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    from ..task.targets import connected_components
-
-    m = ndimage.binary_fill_holes(m)
-    comps = connected_components(m, 8)
-    if len(comps) > 1:                      # the largest (the first of equal ones), in the map's frame
-        sl, mask = max(comps, key=lambda c: int(c[1].sum()))
-        m = np.zeros_like(m)
-        m[sl] = mask
-    return m
-
-
-def animal_mnist_split(labels: np.ndarray, val_frac: float = 0.1, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Deterministic stratified (per class) split of animal-mnist indices -> (train_idx, val_idx), sorted."""
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    val: List[np.ndarray] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        k = int(round(val_frac * idx.size))
-        val.append(rng.permutation(idx)[:k])
-    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, np.int64)
-    train_mask = np.ones(labels.shape[0], dtype=bool)
-    train_mask[val_idx] = False
-    return np.flatnonzero(train_mask), val_idx.astype(np.int64)
-
-
-def from_animal_mnist(
-    npz_path: PathLike,
-    threshold: int = ANIMAL_MNIST_THRESHOLD,
-    indices: Optional[Sequence[int]] = None,
-    min_area_frac: float = DEFAULT_MIN_AREA_FRAC,
-    max_side: int = DEFAULT_MAX_SIDE,
-    source: str = "animal_mnist",
-) -> ShapeBank:
-    """Animal silhouettes (28x28 grayscale, ``images``/``labels``/``class_names`` npz) as shapes.
-
-    Each image is thresholded (:func:`animal_silhouette`), class names are mapped to COCO indices;
-    ``indices`` selects a subset (e.g. from :func:`animal_mnist_split`).
-    """
-    with np.load(npz_path, allow_pickle=False) as z:
-        images = z["images"]
-        lab = z["labels"].astype(np.int64)
-        names = [str(n) for n in z["class_names"]]
-    to_coco = {}
-    for i, n in enumerate(names):
-        try:
-            to_coco[i] = coco_index(n)
-        except KeyError:
-            pass
-    sel = np.arange(len(lab)) if indices is None else np.asarray(indices, dtype=np.int64)
-    masks: List[np.ndarray] = []
-    labels: List[int] = []
-    for i in sel:
-        c = int(lab[i])
-        if c not in to_coco:
-            continue
-        m = animal_silhouette(images[i], threshold)
-        if m.sum() == 0 or m.sum() < min_area_frac * m.size:
-            continue
-        masks.append(tight_crop(m, max_side))
-        labels.append(to_coco[c])
-    return ShapeBank.from_lists(masks, labels, source)
-
-
-def from_mpeg7(
-    root: PathLike,
-    mapping: Optional[Mapping[str, str]] = None,
-    min_area_frac: float = DEFAULT_MIN_AREA_FRAC,
-    max_side: int = DEFAULT_MAX_SIDE,
-    source: str = "mpeg7",
-    clean: bool = True,
-) -> ShapeBank:
-    """MPEG-7 CE-Shape-1 silhouettes ``root/shapes/<class>-<n>.png`` (object > 0 on 0) as shapes.
-
-    ``mapping`` (MPEG-7 class -> COCO class name) defaults to ``root/coco_names.json``; unmapped
-    classes are skipped. Files are read in sorted order. With ``clean`` (default), holes are filled
-    and only the largest 8-connected component is kept (a few files have specks / spotted fur).
-    """
-    root = Path(root)
-    if mapping is None:
-        with open(root / "coco_names.json", "r", encoding="utf-8") as f:
-            mapping = json.load(f)
-    to_coco = {str(k): coco_index(str(v)) for k, v in mapping.items()}
-    shape_dir = root / "shapes" if (root / "shapes").is_dir() else root
-    masks: List[np.ndarray] = []
-    labels: List[int] = []
-    for p in sorted(shape_dir.glob("*.png")) + sorted(shape_dir.glob("*.gif")):
-        cls = p.stem.rsplit("-", 1)[0]
-        if cls not in to_coco:
-            continue
-        with Image.open(p) as im:
-            arr = np.asarray(im if im.mode in ("P", "L", "1") else im.convert("L"))
-        m = arr > 0
-        if clean:
-            m = _fill_and_keep_largest(m)
-        if m.sum() == 0 or m.sum() < min_area_frac * m.size:
-            continue
-        masks.append(tight_crop(m, max_side))
-        labels.append(to_coco[cls])
-    return ShapeBank.from_lists(masks, labels, source)
