@@ -154,10 +154,6 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     tolerances, tolerance_given = tolerance
     _usage_checks(ctx.params, tolerance_given)
     classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
-    sem_given = {k: v for k, v in (("--weights", weights), ("--weights-sha256", weights_sha256),
-                                   ("--device", device), ("--batch-size", batch_size),
-                                   ("--threads", threads), ("--gt-cache", gt_cache),
-                                   ("--compile", compile or None)) if v is not None}
     # ---- --processes N: start N workers running this command (they see torchrun's environment)
     if processes > 1 and _torchrun_world_size() == 1:
         from .launch import launch_workers
@@ -175,18 +171,7 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
             ctx.exit(EXIT_BAD_INPUT)
     main_rank = dist is None or dist.is_main
     warn = _warn if main_rank else (lambda msg: None)
-    if not classifier_needed and sem_given:
-        warn(f"{', '.join(sem_given)} only apply to Sem and SFD, which are not computed (add sem to --metrics)")
-    if sfd_gt_stats is not None and "sfd" not in metrics:
-        warn("--sfd-gt-stats only applies to SFD, which is not computed (add sfd to --metrics)")
-    if threads is not None and classifier_needed:
-        import torch
-
-        torch.set_num_threads(threads)
-    if classifier_needed:
-        from ._allocator import keep_freed_memory
-
-        keep_freed_memory()  # eager classifier: no page faults on every activation (see _allocator)
+    _prepare_classifier(ctx.params, classifier_needed, warn)
 
     from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
 
@@ -230,6 +215,24 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
             record_exit_code(code)  # for --processes: kept even if a worker crashes in teardown
         code = dist.finish(code)  # every rank exits with rank 0's code
     ctx.exit(code)
+
+
+def _prepare_classifier(p: Mapping[str, Any], needed: bool, warn) -> None:
+    """Warn about classifier options given for a run without the classifier; set its threads and allocator."""
+    given = [f"--{k.replace('_', '-')}" for k in ("weights", "weights_sha256", "device", "batch_size", "threads",
+                                                  "gt_cache") if p.get(k) is not None] + (["--compile"] if p.get("compile") else [])
+    if not needed and given:
+        warn(f"{', '.join(given)} only apply to Sem and SFD, which are not computed (add sem to --metrics)")
+    if p.get("sfd_gt_stats") is not None and "sfd" not in p["metrics"]:
+        warn("--sfd-gt-stats only applies to SFD, which is not computed (add sfd to --metrics)")
+    if p.get("threads") is not None and needed:
+        import torch
+
+        torch.set_num_threads(p["threads"])
+    if needed:
+        from ._allocator import keep_freed_memory
+
+        keep_freed_memory()  # eager classifier: no page faults on every activation (see _allocator)
 
 
 def _usage_checks(p: Mapping[str, Any], tolerance_given: bool) -> None:
