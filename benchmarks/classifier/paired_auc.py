@@ -10,7 +10,8 @@ with replacement (each source keeps its size), recomputes Sem's AUC per source f
 and averages the sources (macro AUC, the selection figure). Reported per classifier: macro AUC and its
 95% percentile interval; and against the reference: the difference, its paired 95% interval and the
 fraction of replicates in which the candidate is not better. "Beats the reference by more than the
-bootstrap noise" = the lower end of the paired interval is above 0.
+bootstrap noise" = the lower end of the paired interval is above 0. ``--accuracy`` adds the balanced
+top-1 on coco-union val and VOC val with the same kind of paired interval (shapes resampled).
 """
 from __future__ import annotations
 
@@ -52,6 +53,39 @@ def sem_scores(weights: str, split: str, cache: Path | None = None) -> tuple[dic
     return out, ident
 
 
+def balanced_top1(hit: np.ndarray, labels: np.ndarray) -> float:
+    """Mean recall over the classes present (``classification_report``'s balanced top-1)."""
+    classes, inv = np.unique(labels, return_inverse=True)
+    return float(np.mean(np.bincount(inv, weights=hit, minlength=classes.size) / np.bincount(inv)))
+
+
+def paired_accuracy(candidates: list, banks_dir: Path, n_boot: int, seed: int) -> dict:
+    """Balanced top-1 on coco-union val and VOC val per classifier, and minus the first classifier's,
+    with a paired bootstrap over the shapes of each bank (the same resample for every classifier)."""
+    from sem_metric import load_classifier
+    from sem_metric.training.shape_bank import ShapeBank
+    from sem_metric.training.train_classifier import predict_logits
+
+    out = {}
+    for bank_name in ("val_coco", "val_voc"):
+        bank = ShapeBank.load(banks_dir / f"{bank_name}.npz")
+        hits = {c: (predict_logits(load_classifier(str(c), device="cpu"), bank).argmax(1) == bank.labels).astype(float)
+                for c in candidates}
+        rng = np.random.default_rng(seed)
+        boot = [rng.integers(0, len(bank), len(bank)) for _ in range(n_boot)]
+        reps = {c: np.array([balanced_top1(hits[c][i], bank.labels[i]) for i in boot]) for c in candidates}
+        ref = candidates[0]
+        out[bank_name] = {}
+        for c in candidates:
+            point = balanced_top1(hits[c], bank.labels)
+            lo, hi = percentile_interval(reps[c])
+            dlo, dhi = percentile_interval(reps[c] - reps[ref])
+            out[bank_name][c] = {"balanced_top1": round(point, 4), "ci": [round(lo, 4), round(hi, 4)],
+                                 "diff_vs_reference": round(point - balanced_top1(hits[ref], bank.labels), 4),
+                                 "diff_ci": [round(dlo, 4), round(dhi, 4)]}
+    return out
+
+
 def macro_auc(scores: dict, idx: dict | None = None) -> tuple[float, dict]:
     per = {}
     sign = ORIENTATION["sem"]
@@ -71,6 +105,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--per-class", nargs="*", default=["camvid"], metavar="SOURCE",
                     help="also report Sem's AUC per class (>= 10 anchors) within these sources (default: camvid)")
+    ap.add_argument("--accuracy", action="store_true",
+                    help="also balanced top-1 on coco-union val / VOC val with paired bootstrap intervals")
+    ap.add_argument("--banks-dir", type=Path, default=REPO / "cache" / "shapes")
     ap.add_argument("--cache", type=Path, default=REPO / "cache" / "paired_auc",
                     help="folder for the per-classifier scores (by sha256; default cache/paired_auc)")
     args = ap.parse_args(argv)
@@ -112,6 +149,7 @@ def main(argv=None) -> int:
                     reps_c = [roc_auc(same[i], diff[i]) for i in boot]
                     lo, hi = percentile_interval(np.array(reps_c))
                     per_class[key][c] = {"auc": round(roc_auc(same, diff), 4), "auc_ci": [round(lo, 4), round(hi, 4)]}
+    accuracy = paired_accuracy(args.candidates, args.banks_dir, args.n_boot, args.seed) if args.accuracy else {}
     rows = []
     for c in args.candidates:
         auc, per = macro_auc(scores[c])
@@ -127,7 +165,7 @@ def main(argv=None) -> int:
     result = {"split": args.split, "n_boot": args.n_boot, "seed": args.seed, "reference": ref,
               "n_anchors": sizes, "rule": "beats = lower end of the paired 95% bootstrap interval of "
                                           "(macro AUC - reference's) above 0", "rows": rows,
-              "per_class": per_class, "seconds": round(time.time() - t0, 1)}
+              "per_class": per_class, "balanced_top1": accuracy, "seconds": round(time.time() - t0, 1)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"Sem latent-GT macro AUC, split `{args.split}`, {args.n_boot} paired bootstrap replicates "
@@ -146,6 +184,18 @@ def main(argv=None) -> int:
         for key, v in per_class.items():
             lines.append(f"| {key} | {v['n_anchors']} | " + " | ".join(
                 f"{v[c]['auc']:.3f} [{v[c]['auc_ci'][0]:.3f}, {v[c]['auc_ci'][1]:.3f}]" for c in args.candidates) + " |")
+    if accuracy:
+        lines += ["", "Balanced top-1 (95% bootstrap interval over the bank's shapes; minus reference, paired):", "",
+                  "| classifier | " + " | ".join(f"{b} | {b} minus reference" for b in accuracy) + " |",
+                  "|---|" + "---|---|" * len(accuracy)]
+        for c in args.candidates:
+            cells = []
+            for b in accuracy:
+                v = accuracy[b][c]
+                cells += [f"{v['balanced_top1']:.4f} [{v['ci'][0]:.4f}, {v['ci'][1]:.4f}]",
+                          "(reference)" if c == ref else
+                          f"{v['diff_vs_reference']:+.4f} [{v['diff_ci'][0]:+.4f}, {v['diff_ci'][1]:+.4f}]"]
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

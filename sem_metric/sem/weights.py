@@ -80,6 +80,13 @@ SHIPPED_WEIGHTS: dict[str, ShippedWeights] = {
         description="sem-effb0-v1 fine-tuned for 11 x 16,000 draws with inpainting-like shape augmentation, "
                     "selected on Sem's latent-ground-truth AUC + balanced accuracy (weights/MODEL_CARD.md)",
     ),
+    "sem-lite0-v3": ShippedWeights(
+        name="sem-lite0-v3",
+        filename="sem_lite0_v3.safetensors",
+        sha256="bd20370920ac31a1bcf529ade41cf1ebb37362dfb2f3ea6d19900bb79a0a64b6",
+        description="EfficientNet-Lite0 + gated stem from ImageNet weights, fine-tuned 8 x 12,000 draws with the "
+                    "v2 augmentation; best Sem latent-ground-truth AUC of the shipped weights (weights/MODEL_CARD.md)",
+    ),
 }
 # v1 stays the default: v2 is better on every accuracy and separation figure but not on calibration
 # (ECE 0.053 vs 0.040 at T = 1), the one figure issue #12's switch rule also requires (MODEL_CARD.md)
