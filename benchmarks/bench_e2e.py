@@ -83,8 +83,11 @@ def forward_time(data: Path, threads, device=None, batch_size: int = 64) -> dict
     from sem_metric.sem.preprocess import windows_from_crops
     from sem_metric.sem.weights import load_classifier
 
+    from sem_metric._allocator import keep_freed_memory
+
     if threads:
         torch.set_num_threads(int(threads))
+    keep_freed_memory()  # the malloc setting sem-score itself runs with: the same conditions, not page faults
     clf = load_classifier(None, device=device or "cpu")
     queue, seconds, windows = [], 0.0, 0
 

@@ -30,6 +30,9 @@ Progress = Callable[[int, int], None]
 
 #: flush queued objects once their crops hold this many bytes
 _QUEUE_BYTES = 256 * 1024 * 1024
+#: classifier batches queued before the stage runs: the per-object metrics' updates (e.g. SFD's feature moments,
+#: one GEMM per flush) then see 8 batches at once instead of one, which keeps them off the critical path
+_QUEUE_BATCHES = 8
 
 
 def needs_classifier(metrics: Sequence[str]) -> bool:
@@ -134,7 +137,7 @@ class Stream:
         # the queue keeps only the box-sized object crops, never the maps
         self.queue.append((o_pred, o_gt, label, key, row))
         self.queue_bytes += o_pred.nbytes + o_gt.nbytes
-        if len(self.queue) >= self.engine.batch_size or self.queue_bytes >= _QUEUE_BYTES:
+        if len(self.queue) >= _QUEUE_BATCHES * self.engine.batch_size or self.queue_bytes >= _QUEUE_BYTES:
             self.flush()
 
     def flush(self) -> None:
