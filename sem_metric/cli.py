@@ -46,8 +46,9 @@ sem loads the shape classifier, so it is computed only when asked: --metrics tio
 {_metric_help()}
 
 \b
-Many processes: `torchrun --nproc-per-node N --no-python sem-score ...` shards the pairs over the ranks;
-rank 0 writes the same result as one process (metadata world_size = N).
+Many processes: `sem-score ... --processes N` (or `torchrun --nproc-per-node N --no-python sem-score ...`)
+shards the pairs over the ranks; rank 0 writes the same result as one process (metadata world_size = N).
+Checks never fail inside a metric's documented reproducibility bound (README, "Reproducibility").
 
 \b
 Exit status: 0 ok, 1 a threshold or baseline check failed, 2 bad usage or bad input, 130 interrupted.
