@@ -78,7 +78,11 @@ class State:
         if self.reduce == "cat":
             cur = np.asarray(current, dtype=self.numpy_dtype)
             return np.concatenate([cur, inc.reshape((-1,) + cur.shape[1:])])
-        return np.asarray(current, dtype=self.numpy_dtype) + inc
+        cur = np.asarray(current, dtype=self.numpy_dtype)
+        if cur is current and cur.flags.writeable and cur.shape == np.shape(inc):
+            cur += inc              # a large sum (SFD's D x D moments) is accumulated in place, not re-allocated
+            return cur
+        return cur + inc
 
     def merge(self, a: Any, b: Any) -> np.ndarray:
         """Two states combined by the declared reduction (exact for ``int64`` / ``exact`` sums)."""
