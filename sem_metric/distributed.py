@@ -108,6 +108,9 @@ class Distributed:
 
         code = int(self.broadcast(int(exit_code)))
         if self.owned and dist.is_initialized():
+            # every rank has received the code before any tears down: no rank exits (closing its gloo
+            # sockets) while another is still inside the broadcast (seen under load: an abort at exit)
+            dist.barrier(group=self.object_group)
             dist.destroy_process_group()
         return code
 
