@@ -14,3 +14,18 @@ def within(metric: str, expected: float):
     """``pytest.approx(expected)`` with exactly the documented bound of ``metric`` around ``expected``."""
     bound = registry.get(metric).reproducibility.bound(expected)
     return pytest.approx(expected, abs=bound, rel=0)
+
+
+def freeze_command(description: str, path, compute, argv=None) -> int:
+    """The command of a frozen-values file: print ``compute()`` as JSON, and with ``--write`` store it at ``path``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--write", action="store_true", help=f"write {path}")
+    args = ap.parse_args(argv)
+    text = json.dumps(compute(), indent=1, sort_keys=True) + "\n"
+    if args.write:
+        path.write_text(text)
+    print(text, end="")
+    return 0

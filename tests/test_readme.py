@@ -83,15 +83,20 @@ def test_install_and_test_commands_are_run_by_ci():
 
 
 # ------------------------------------------------------------------------------ sem-score
-def _sem_score(args, cwd):
-    from sem_metric.cli import main
-
+def _invoke(main, args, cwd):
+    """Run a click command as the README does, from ``cwd``."""
     old = os.getcwd()
     os.chdir(cwd)
     try:
         return CliRunner().invoke(main, args, catch_exceptions=False)
     finally:
         os.chdir(old)
+
+
+def _sem_score(args, cwd):
+    from sem_metric.cli import main
+
+    return _invoke(main, args, cwd)
 
 
 @handles("sem-score examples/pred examples/gt")
@@ -461,12 +466,7 @@ def test_sfd_bias_command(tmp_path, subprocess_env):
 def _sem_task(args, cwd):
     from sem_metric.task.cli import main
 
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(main, args, catch_exceptions=False)
-    finally:
-        os.chdir(old)
+    return _invoke(main, args, cwd)
 
 
 @handles("sem-task list")

@@ -7,8 +7,6 @@ the shipped default weights on the CPU.
 
     python tests/engine/frozen.py --write     # regenerate tests/data/engine_frozen.json (deliberate change only)
 """
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -72,14 +70,10 @@ def compute() -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Write or print the frozen values of issue 18")
-    ap.add_argument("--write", action="store_true")
-    args = ap.parse_args(argv)
-    text = json.dumps(compute(), indent=1, sort_keys=True) + "\n"
-    if args.write:
-        FROZEN.write_text(text)
-    print(text, end="")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bounds import freeze_command
+
+    return freeze_command("Write or print the frozen values of issue 18", FROZEN, compute, argv)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ regenerate after a deliberate change (new weights entry, a new definition versio
 
     python tests/sem/golden.py --write
 """
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,20 +26,20 @@ def compute(name: str) -> dict:
             "sem": [s["sem"] for s in r["samples"]], "sem_mean": r["means"]["sem"], "sfd": r["means"]["sfd"]}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Write or print the golden Sem / SFD values of the examples")
-    ap.add_argument("--write", action="store_true", help=f"write {GOLDEN.relative_to(ROOT)}")
-    args = ap.parse_args(argv)
+def _all_weights() -> dict:
     import torch
     from sem_metric.sem.weights import list_weights
 
     torch.set_num_threads(1)
-    values = {name: compute(name) for name in sorted(list_weights())}
-    text = json.dumps({"examples": "examples/ (pred, gt, boxes.json)", "weights": values}, indent=1, sort_keys=True) + "\n"
-    if args.write:
-        GOLDEN.write_text(text)
-    print(text, end="")
-    return 0
+    return {"examples": "examples/ (pred, gt, boxes.json)",
+            "weights": {name: compute(name) for name in sorted(list_weights())}}
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from bounds import freeze_command
+
+    return freeze_command("Write or print the golden Sem / SFD values of the examples", GOLDEN, _all_weights, argv)
 
 
 if __name__ == "__main__":
