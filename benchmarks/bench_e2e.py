@@ -14,7 +14,8 @@ process timed from outside (``os.wait4`` gives its peak RSS):
 * ``sem_compile``  ``--compile`` (includes the one-time compilation; inductor's on-disk cache is warm
                    after the first compiled run of the session, which is untimed)
 * ``sem_sfd``      ``--metrics tiou,hamm,nn,sem,sfd`` (issue 18: one classifier pass serves both; the
-                   ratio to ``sem`` is printed)
+                   ratio to ``sem`` is printed; repeat both runs in ABBA order, e.g.
+                   ``--runs sem,sem_sfd,sem_sfd,sem,sem,sem_sfd``, for run-by-run ratios and their median)
 * ``forward``      in this process, the classifier's own forward passes on exactly the windows the
                    ``sem`` run classifies (non-identical objects, prediction and ground truth, batches of
                    64 like sem-score), timed alone; the ratio ``sem`` wall / forward is printed
@@ -123,6 +124,17 @@ def max_diff(a: dict, b: dict) -> dict:
     return {m: float(np.abs(a[m] - b[m]).max()) for m in a if m in b}
 
 
+def paired_ratios(a: dict, b: dict) -> dict:
+    """Ratios of the i-th runs of ``a`` and ``b`` (repeated runs, e.g. ``--runs sem,sem_sfd,sem_sfd,sem``:
+    neighbours pair up, so load drifting over the session cancels) and their median; {} without repeats."""
+    wa, wb = a.get("walls_s"), b.get("walls_s")
+    if not wa or not wb or len(wa) != len(wb):
+        return {}
+    ratios = [x / y for x, y in zip(wa, wb)]
+    return {"ratios": ratios, "median": float(np.median(ratios)),
+            "ratio_of_medians": float(np.median(wa) / np.median(wb))}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="1000,10000", help="numbers of samples (4 per map)")
@@ -192,6 +204,10 @@ def main() -> None:
             if "sem" in entry and "sem_sfd" in entry:
                 entry["sem_sfd_over_sem"] = entry["sem_sfd"]["wall_s"] / entry["sem"]["wall_s"]
                 print(f"n={n} sem,sfd / sem wall: {entry['sem_sfd_over_sem']:.3f}", file=sys.stderr)
+                paired = paired_ratios(entry["sem_sfd"], entry["sem"])
+                if paired:
+                    entry["sem_sfd_over_sem_paired"] = paired
+                    print(f"n={n} sem,sfd / sem, run by run: {paired}", file=sys.stderr)
             if "sem" in entry and "forward" in entry:
                 entry["sem_over_forward"] = entry["sem"]["wall_s"] / entry["forward"]["forward_s"]
                 print(f"n={n} sem wall {entry['sem']['wall_s']:.2f} s / forward {entry['forward']['forward_s']:.2f} s"

@@ -96,6 +96,14 @@ def _stream(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: 
     return stream
 
 
+def _gt_top1(core: Mapping[str, Any], metrics: Sequence[str]) -> Optional[List[Optional[int]]]:
+    """Per row, F's top-1 class on the ground-truth object from the run's own pass (None: not classified);
+    None for a run without Sem."""
+    if "sem" not in metrics:
+        return None
+    return [None if t is None else int(t[0][0][0]) for t in core["top3"]]
+
+
 def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Mapping[str, Any],
               skipped: List[Dict[str, str]], inputs: Dict[str, Any], options: Dict[str, Any], class_names: Any,
               stuff: List[Dict[str, Any]], world_size: int, task: Optional[Mapping[str, Any]]) -> Result:
@@ -115,7 +123,7 @@ def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Map
         "means": core["means"],
         **core["totals"],
         "per_class": per_class_breakdown(core["rows"], metrics, class_names,
-                                         (core["sem_meta"] or {}).get("classifier")),
+                                         (core["sem_meta"] or {}).get("classifier"), gt_top1=_gt_top1(core, metrics)),
         "counts": counts,
         "skipped": skipped,
         "pairs_without_boxes": core["without_boxes"],

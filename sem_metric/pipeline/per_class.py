@@ -24,6 +24,17 @@ produced by the validity study)::
                                              "top1", "sem_auc", "sem_auc_ci", "note"}}, ...]}
 
 ``sem_reliability`` is None when Sem was not computed or no reliability file matches the weights.
+
+The reliability file says how F did on COCO's held-out shapes; ``gt_recognition`` says how it does on
+*this run's* ground truth, from the probabilities of the run's own classifier pass (no second pass):
+the share of the class's ground-truth objects O^c whose top-1 class is the class's COCO counterpart.
+A class whose own ground-truth shapes F does not recognise (another dataset's masks, a low resolution)
+gives Sem values that say little about the prediction. Objects identical in prediction and ground truth
+are not classified in a run whose only classifier metric is Sem (Sem = 0 there without F), so they are
+not counted::
+
+    "gt_recognition": None (Sem not computed) | {"coco_class": str | None, "classified": int,
+                                                  "agree": int | None, "rate": float | None}
 """
 from __future__ import annotations
 
@@ -37,7 +48,7 @@ from ..errors import InputError
 from .class_names import ClassNames, coco_counterpart
 
 __all__ = ["RELIABILITY_SUFFIX", "read_reliability", "find_reliability", "per_class_breakdown", "format_per_class",
-           "sem_note"]
+           "sem_note", "gt_recognition"]
 
 #: a reliability file is named ``<weights name or file stem>_reliability.json`` (found by sha256 in any case)
 RELIABILITY_SUFFIX = "_reliability.json"
@@ -124,6 +135,18 @@ def _assess(name: Optional[str], reliability: Mapping[str, Any]) -> Dict[str, An
     return out
 
 
+def gt_recognition(name: Optional[str], top1: Sequence[Optional[int]]) -> Dict[str, Any]:
+    """How often F's top-1 on this run's ground-truth objects of one class (``top1``: COCO indices, None
+    where F did not run) is the class's COCO counterpart (module docstring; Eq. 10's O^c)."""
+    from ..sem.classes import COCO_CLASSES
+
+    coco = coco_counterpart(name)
+    seen = [int(t) for t in top1 if t is not None]
+    agree = None if coco is None else sum(COCO_CLASSES[t] == coco for t in seen)
+    return {"coco_class": coco, "classified": len(seen), "agree": agree,
+            "rate": None if agree is None or not seen else agree / len(seen)}
+
+
 def sem_note(entry: Mapping[str, Any]) -> str:
     """Short flag for tables: ``""`` (reliable or not assessed), ``"Sem: weak"`` or ``"Sem: unknown"``."""
     rel = entry.get("sem_reliability")
@@ -136,14 +159,16 @@ def sem_note(entry: Mapping[str, Any]) -> str:
 def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[str],
                         class_names: Optional[ClassNames] = None,
                         sem_classifier: Optional[Mapping[str, Any]] = None,
-                        reliability: Any = "auto") -> Dict[str, Any]:
+                        reliability: Any = "auto", gt_top1: Optional[Sequence[Optional[int]]] = None
+                        ) -> Dict[str, Any]:
     """Group per-sample rows by target label: per class, each sample-level metric's mean and count.
 
     ``samples``: ``result["samples"]`` rows (``label`` plus one value per metric, Sec. 4.1 / Eq. 10);
     ``metrics``: the metrics computed (dataset-level ones have no per-sample values and are left out);
     ``class_names``: names of the ids; ``sem_classifier``: ``metadata.sem.classifier`` when Sem was
     computed. ``reliability``: ``"auto"`` (:func:`find_reliability` for ``sem_classifier``), None, or a
-    dict from :func:`read_reliability`. Labels are listed in increasing order; a metric value of None
+    dict from :func:`read_reliability`. ``gt_top1``: per sample, the COCO index of F's top-1 on the
+    ground-truth object (None where F did not run), for ``gt_recognition``. Labels are listed in increasing order; a metric value of None
     (not computed for that sample) is not counted. Returns the ``per_class`` dict of the module docstring.
     """
     per_sample = [m for m in metrics if registry.get(m).level == "sample"]
@@ -152,8 +177,10 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
     if reliability is not None and "sem" not in per_sample:
         reliability = None
     groups: Dict[int, List[Mapping[str, Any]]] = {}
-    for row in samples:
+    top1: Dict[int, List[Optional[int]]] = {}
+    for i, row in enumerate(samples):
         groups.setdefault(int(row["label"]), []).append(row)
+        top1.setdefault(int(row["label"]), []).append(None if gt_top1 is None else gt_top1[i])
     classes = []
     for label in sorted(groups):
         rows = groups[label]
@@ -163,7 +190,8 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
             vals = [float(r[m]) for r in rows if r.get(m) is not None]
             stats[m] = {"mean": exact_mean(vals), "count": len(vals)}   # correctly rounded, as the means
         classes.append({"label": label, "name": name, "samples": len(rows), "metrics": stats,
-                        "sem_reliability": None if reliability is None else _assess(name, reliability)})
+                        "sem_reliability": None if reliability is None else _assess(name, reliability),
+                        "gt_recognition": gt_recognition(name, top1[label]) if gt_top1 is not None else None})
     return {
         "class_names": None if class_names is None else class_names.describe(),
         "reliability": None if reliability is None else {

@@ -17,7 +17,7 @@ import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import SemMetricError
-from .tables import markdown_cell, markdown_table, means_markdown, per_class_markdown
+from .tables import RECOGNITION_LEGEND, markdown_cell, markdown_table, means_markdown, per_class_markdown
 
 __all__ = ["to_markdown", "no_result_markdown", "main"]
 
@@ -62,7 +62,7 @@ def to_markdown(result: Mapping[str, Any], exit_code: Optional[int] = None, titl
     if per_class:
         n_classes = len(per_class) - 2
         lines += ["", f"<details><summary>Per class ({n_classes} target labels)</summary>", ""]
-        lines += per_class + ["", "</details>"]
+        lines += per_class + (["", RECOGNITION_LEGEND] if "F@GT" in per_class[0] else []) + ["", "</details>"]
     meta = result.get("metadata") or {}
     sem = meta.get("sem") or {}
     clf = sem.get("classifier") or {}

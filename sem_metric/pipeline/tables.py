@@ -48,7 +48,21 @@ def per_class_rows(result: Mapping[str, Any]) -> Tuple[List[registry.Metric], Li
     metrics = [registry.get(m) for m in result.get("metrics", ()) if registry.get(m).level == "sample"]
     return metrics, [{"label": c["label"], "name": c.get("name"), "samples": c["samples"],
                       "means": [m.format((c["metrics"].get(m.name) or {}).get("mean")) for m in metrics],
-                      "note": sem_note(c), "reliability": c.get("sem_reliability")} for c in classes]
+                      "note": sem_note(c), "reliability": c.get("sem_reliability"),
+                      "recognition": recognition_cell(c.get("gt_recognition"))} for c in classes]
+
+
+def recognition_cell(rec: Optional[Mapping[str, Any]]) -> str:
+    """``gt_recognition`` of a class as a cell: ``0.83 (249/300)``; ``-`` without a COCO counterpart or
+    classified objects."""
+    if not rec or rec.get("rate") is None:
+        return "-"
+    return f"{rec['rate']:.2f} ({rec['agree']}/{rec['classified']})"
+
+
+#: the legend of the per-class ``F@GT`` column (text, Markdown and HTML tables)
+RECOGNITION_LEGEND = ("F@GT = share of the class's ground-truth objects whose top-1 class under the Sem "
+                      "classifier is the class's COCO counterpart, in this run; low: Sem says little for that class")
 
 
 # ------------------------------------------------------------------------------ text
@@ -79,15 +93,24 @@ def _aligned(rows: Sequence[Sequence[str]], left: Sequence[int]) -> List[str]:
             for r in rows]
 
 
+def _with_recognition(per_class: Mapping[str, Any]) -> bool:
+    return any(c.get("gt_recognition") is not None for c in per_class.get("classes") or [])
+
+
 def per_class_text(result: Mapping[str, Any]) -> str:
     """The ``--per-class`` table: one line per target label (id, name, samples, each metric's mean),
     with a ``Sem: weak`` / ``Sem: unknown`` flag where the classifier is not reliable for the class."""
     pc = result.get("per_class") or {}
     metrics, classes = per_class_rows(result)
-    rows: List[Tuple[str, ...]] = [("label", "name", "n", *[m.display_name for m in metrics], "")]
-    rows += [(str(c["label"]), c["name"] or "-", str(c["samples"]), *c["means"], c["note"]) for c in classes]
+    rec = _with_recognition(pc)
+    rows: List[Tuple[str, ...]] = [("label", "name", "n", *[m.display_name for m in metrics],
+                                    *(["F@GT"] if rec else []), "")]
+    rows += [(str(c["label"]), c["name"] or "-", str(c["samples"]), *c["means"],
+              *([c["recognition"]] if rec else []), c["note"]) for c in classes]
     lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''})"]
     lines += _aligned(rows, {0, 1, len(rows[0]) - 1})
+    if rec:
+        lines.append(RECOGNITION_LEGEND)
     rel = pc.get("reliability")
     if not rel and "sem" in result.get("metrics", ()):
         lines.append("Sem reliability per class: no reliability file for these weights, classes not flagged")
@@ -125,11 +148,13 @@ def per_class_markdown(result: Mapping[str, Any]) -> List[str]:
     if not classes:
         return []
     with_sem = "sem" in result.get("metrics", ())
-    rows = [[c["label"], c["name"] or "-", c["samples"], *c["means"],
+    rec = _with_recognition(result.get("per_class") or {})
+    rows = [[c["label"], c["name"] or "-", c["samples"], *c["means"], *([c["recognition"]] if rec else []),
              *([c["note"] or ("reliable" if c["reliability"] else "not assessed")] if with_sem else [])]
             for c in classes]
-    return markdown_table(["label", "name", "samples", *[m.display_name for m in metrics],
-                           *(["Sem reliability"] if with_sem else [])], rows, right=tuple(range(2, 3 + len(metrics))))
+    return markdown_table(["label", "name", "samples", *[m.display_name for m in metrics], *(["F@GT"] if rec else []),
+                           *(["Sem reliability"] if with_sem else [])], rows,
+                          right=tuple(range(2, 3 + len(metrics) + rec)))
 
 
 # ------------------------------------------------------------------------------ HTML pieces
@@ -175,13 +200,17 @@ def per_class_html(result: Mapping[str, Any], names: Optional[Any] = None) -> st
     e = html_escape
     pc = result.get("per_class") or {}
     metrics, classes = per_class_rows(result)
+    rec = _with_recognition(pc)
     out = ['<table id="per-class">', html_row(["label", "name", "samples", *[e(m.display_name) for m in metrics],
-                                               "Sem reliability"], "th")]
+                                               *(["F@GT"] if rec else []), "Sem reliability"], "th")]
     for c in classes:
         name = c["name"] or (names.name(c["label"]) if names is not None else None) or "-"
         out.append(html_row([f'<td class="num">{e(c["label"])}</td>', e(name), f'<td class="num">{c["samples"]}</td>',
-                             *[f'<td class="num">{e(v)}</td>' for v in c["means"]], _reliability_cell(c)]))
+                             *[f'<td class="num">{e(v)}</td>' for v in c["means"]],
+                             *([f'<td class="num">{e(c["recognition"])}</td>'] if rec else []), _reliability_cell(c)]))
     out.append("</table>")
+    if rec:
+        out.append(f'<p class="sub">{e(RECOGNITION_LEGEND)}</p>')
     rel = pc.get("reliability")
     if rel:
         out.append(f'<p class="sub">Sem reliability per class from <code>{e(os.path.basename(rel["file"]))}</code> '

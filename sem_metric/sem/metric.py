@@ -29,6 +29,29 @@ def _classifier(classifier, device):
     return classifier
 
 
+def forward_chunks(n: int, batch_size: int, one_remainder: bool = False) -> list[slice]:
+    """The slices of ``n`` rows that F runs on: full batches of ``batch_size``, then the rest in
+    descending powers of two (50 rows at batch size 64: 32 + 16 + 2).
+
+    Batches therefore take at most ``1 + log2(batch_size)`` distinct sizes in a whole run, whatever
+    the deduplication leaves per call: the CPU backend builds (and keeps) kernels for every new input
+    shape, so arbitrary remainders cost time and memory that grew with the run (issue 18).
+    ``one_remainder``: the rest as one slice (a compiled classifier pads it to ``batch_size``).
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    full = n - n % batch_size
+    out = [slice(start, start + batch_size) for start in range(0, full, batch_size)]
+    start, rest = full, n - full
+    if one_remainder and rest:
+        return out + [slice(start, n)]
+    while rest:
+        size = 1 << (rest.bit_length() - 1)
+        out.append(slice(start, start + size))
+        start, rest = start + size, rest - size
+    return out
+
+
 def distinct_inputs(inputs: torch.Tensor) -> tuple[list[int], np.ndarray]:
     """Indices of the first occurrence of each distinct input ``(N, 2, S, S)`` (by content), and each
     input's index among them: identical inputs go through F once (Eq. 10 is then exactly 0 on them)."""
@@ -62,8 +85,7 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     Identical inputs are classified once (deduplicated by content), so they get bit-identical
     probabilities whatever the batch composition; this is what makes Sem exactly 0 on identical maps.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    forward_chunks(0, batch_size)  # validates batch_size
     n = inputs.shape[0]
     num_classes = classifier.config.num_classes
     if n == 0:
@@ -74,14 +96,14 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     # a compiled classifier (compile_classifier) always gets batch_size rows: one graph, no recompiles
     fixed = bool(getattr(classifier, "sem_compiled", False))
     with inference(classifier):
-        for start in range(0, len(unique_rows), batch_size):
-            rows = unique_rows[start:start + batch_size]
+        for chunk in forward_chunks(len(unique_rows), batch_size, one_remainder=fixed):
+            rows = unique_rows[chunk]
             batch = inputs[rows]
             if fixed and len(rows) < batch_size:
                 batch = torch.cat([batch, batch.new_zeros((batch_size - len(rows),) + tuple(batch.shape[1:]))])
             batch = batch.to(device).contiguous(memory_format=torch.channels_last)
             logits = classifier(batch)[:len(rows)]
-            out[start:start + len(rows)] = torch.softmax(logits.double(), dim=1).cpu().numpy()
+            out[chunk] = torch.softmax(logits.double(), dim=1).cpu().numpy()
     return out[inverse]
 
 

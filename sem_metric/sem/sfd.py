@@ -38,7 +38,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InputError
 from ..version import PREPROCESSING_VERSION, __version__
-from .metric import distinct_inputs, inference
+from .metric import distinct_inputs, forward_chunks, inference
 from .preprocess import classifier_inputs
 
 __all__ = ["STATS_FORMAT", "sqrtm_psd", "frechet_distance", "classifier_features", "shape_features_batch",
@@ -149,8 +149,7 @@ def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
     they get bit-identical features. With ``with_probs=True`` also returns ``Softmax(F_{-1}(x))`` of
     Eq. 10 from the same forward pass (the classifier head applied to these features).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    forward_chunks(0, batch_size)  # validates batch_size
     net = _trunk(classifier)
     d = feature_dim(classifier)
     n = int(inputs.shape[0])
@@ -163,17 +162,17 @@ def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
     probs = None
     device = next(classifier.parameters()).device
     with inference(classifier):
-        for start in range(0, len(first), batch_size):
-            rows = first[start:start + batch_size]
+        for chunk in forward_chunks(len(first), batch_size):
+            rows = first[chunk]
             x = inputs[rows].to(device).contiguous(memory_format=torch.channels_last)
             f = net.forward_head(net.forward_features(x), pre_logits=True)
-            feats[start:start + len(rows)] = f.double().cpu().numpy()
+            feats[chunk] = f.double().cpu().numpy()
             if with_probs:
                 logits = net.get_classifier()(f)
                 p = torch.softmax(logits.double(), dim=1).cpu().numpy()
                 if probs is None:
                     probs = np.empty((len(first), p.shape[1]), dtype=np.float64)
-                probs[start:start + len(rows)] = p
+                probs[chunk] = p
     if with_probs:
         return feats[inverse], probs[inverse]
     return feats[inverse]

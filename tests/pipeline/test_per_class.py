@@ -212,3 +212,58 @@ def test_shipped_weights_reliability_file_is_found_when_shipped(name):
     rel = find_reliability({"name": entry.name, "sha256": entry.sha256, "source": "shipped"})
     assert rel is not None and rel["weights_sha256"] == entry.sha256
     assert set(rel["classes"]) <= set(COCO_CLASSES) and len(rel["classes"]) == 80
+
+
+# ------------------------------------------------------------------------------------ F on this run's ground truth
+def test_gt_recognition_hand_computed():
+    from sem_metric.pipeline.per_class import gt_recognition
+    from sem_metric.pipeline.tables import recognition_cell
+
+    car, person = COCO_CLASSES.index("car"), COCO_CLASSES.index("person")
+    rec = gt_recognition("car", [car, person, None, car, car])
+    assert rec == {"coco_class": "car", "classified": 4, "agree": 3, "rate": 0.75}
+    assert recognition_cell(rec) == "0.75 (3/4)"
+    assert gt_recognition("road", [car]) == {"coco_class": None, "classified": 1, "agree": None, "rate": None}
+    assert gt_recognition("car", [None])["rate"] is None and recognition_cell(gt_recognition("car", [None])) == "-"
+    rows = [{"label": 26, "sem": 0.1}, {"label": 24, "sem": 0.2}, {"label": 26, "sem": 0.3}]
+    pc = per_class_breakdown(rows, ["sem"], cn.load_class_names("cityscapes"), reliability=None,
+                             gt_top1=[car, person, person])
+    by = {c["label"]: c["gt_recognition"] for c in pc["classes"]}
+    assert by[26] == {"coco_class": "car", "classified": 2, "agree": 1, "rate": 0.5}
+    assert by[24] == {"coco_class": "person", "classified": 1, "agree": 1, "rate": 1.0}   # cityscapes 24: person
+
+
+def test_gt_recognition_comes_from_the_runs_own_classifier_pass(tiny_classifier, monkeypatch):
+    """Each class's F@GT equals the top-1 of F on its ground-truth objects, computed here independently;
+    the run classifies each object once (no second pass for the per-class table)."""
+    from sem_metric.labelmap.box import Box
+    from sem_metric.labelmap.target_object import object_crop
+    from sem_metric.sem.metric import probabilities_from_inputs
+    from sem_metric.sem.preprocess import windows_from_crops
+
+    samples, boxes = _maps()
+    names = {3: "car", 2: "person", 5: "road"}
+    res = evaluate_samples(samples, boxes, "tiou,sem", sem_options=SemOptions(classifier=tiny_classifier),
+                           class_names=names)
+    _, pred, gt = samples[0]
+    for c in res["per_class"]["classes"]:
+        entries = [b for b in boxes["m.png"] if b["label"] == c["label"]]
+        crops = [object_crop(gt, Box(*b["bbox"]), b["label"]) for b in entries
+                 if not np.array_equal(object_crop(gt, Box(*b["bbox"]), b["label"]),
+                                       object_crop(pred, Box(*b["bbox"]), b["label"]))]
+        rec = c["gt_recognition"]
+        assert rec["classified"] == len(crops)
+        if not crops:              # identical in prediction and ground truth: Sem = 0 without F
+            assert rec["rate"] is None and names[c["label"]] == "person"
+            continue
+        top1 = probabilities_from_inputs(windows_from_crops(crops), tiny_classifier).argmax(axis=1)
+        if names[c["label"]] == "road":
+            assert rec["rate"] is None and rec["coco_class"] is None
+        else:
+            assert rec["agree"] == sum(COCO_CLASSES[t] == names[c["label"]] for t in top1)
+    table = format_per_class(res)
+    assert "F@GT" in table.splitlines()[1] and "F@GT = share" in table
+    # without Sem there is no classifier pass and no column
+    res = evaluate_samples(samples, boxes, "tiou", class_names=names)
+    assert all(c["gt_recognition"] is None for c in res["per_class"]["classes"])
+    assert "F@GT" not in format_per_class(res)

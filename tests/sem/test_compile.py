@@ -53,7 +53,7 @@ def test_compiled_flag_pads_every_batch_to_batch_size():
     x = torch.rand(11, 2, 96, 96)
     plain = _RowWise()
     ref = probabilities_from_inputs(x, plain, batch_size=4)
-    assert plain.sizes == [4, 4, 3]
+    assert plain.sizes == [4, 4, 2, 1]   # the rest in powers of two (forward_chunks)
     fixed = _RowWise()
     fixed.sem_compiled = True
     out = probabilities_from_inputs(x, fixed, batch_size=4)

@@ -7,6 +7,7 @@ import torch
 from sem_metric import registry
 from sem_metric.errors import InputError
 from sem_metric.pipeline.evaluate import evaluate_samples
+from sem_metric.sem.metric import forward_chunks
 from sem_metric.sem.preprocess import classifier_inputs
 from sem_metric.sem.sfd import (SFDAccumulator, ShapeStats, frechet_distance, objects_digest, shape_features_batch,
                                 shape_frechet_distance, shape_stats, sqrtm_psd)
@@ -117,10 +118,11 @@ def test_features_are_the_timm_penultimate_layer(random_classifier, one_torch_th
     assert f.shape == (5, 1280) and f.dtype == np.float64
     x = classifier_inputs(preds, boxes, labels).contiguous(memory_format=torch.channels_last)
     net = random_classifier.net
-    with torch.inference_mode():
-        ref = net.forward_head(net.forward_features(x), pre_logits=True).double().numpy()
-        logits = random_classifier(x).double()
-    assert np.array_equal(f, ref)  # same batch -> bit-identical
+    with torch.inference_mode():      # in the batches F sees (forward_chunks: 5 rows = 4 + 1)
+        ref = np.concatenate([net.forward_head(net.forward_features(x[c]), pre_logits=True).double().numpy()
+                              for c in forward_chunks(len(x), 64)])
+        logits = torch.cat([random_classifier(x[c]) for c in forward_chunks(len(x), 64)]).double()
+    assert np.array_equal(f, ref)  # same batches -> bit-identical
     # the head applied to these features gives the classifier's output (Sem's F_{-1})
     with torch.inference_mode():
         head = net.get_classifier()(torch.from_numpy(f).float()).double()
