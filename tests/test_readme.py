@@ -118,6 +118,19 @@ def test_report_example(tmp_path, one_torch_thread):
     assert (tmp_path / "report" / "index.html").is_file() and any((tmp_path / "report" / "img").glob("*.png"))
 
 
+def _baseline_then_check(args, repo):
+    """The README's CI check in a scratch repository: write the baseline (the command without --baseline,
+    its JSON at ci/sem_baseline.json), then run the command itself; both must exit 0."""
+    (repo / "ci").mkdir()
+    (repo / ".cache").mkdir()
+    first = args[:args.index("--baseline")]
+    first[first.index("--json") + 1] = "ci/sem_baseline.json"
+    assert _sem_score(first, repo).exit_code == 0
+    res = _sem_score(args, repo)
+    assert res.exit_code == 0, res.output
+    return res
+
+
 @handles("sem-score outputs/ data/gt/")
 def test_ci_example(tmp_path, one_torch_thread):
     """The CI regression check, in a scratch repository holding the example as outputs/ and data/."""
@@ -126,13 +139,7 @@ def test_ci_example(tmp_path, one_torch_thread):
     shutil.copytree(ROOT / "examples" / "pred", tmp_path / "outputs")
     shutil.copytree(ROOT / "examples" / "gt", tmp_path / "data" / "gt")
     shutil.copy(ROOT / "examples" / "boxes.json", tmp_path / "data" / "boxes.json")
-    (tmp_path / "ci").mkdir()
-    (tmp_path / ".cache").mkdir()
-    first = args[:args.index("--baseline")]
-    first[first.index("--json") + 1] = "ci/sem_baseline.json"
-    assert _sem_score(first, tmp_path).exit_code == 0
-    res = _sem_score(args, tmp_path)
-    assert res.exit_code == 0, res.output
+    res = _baseline_then_check(args, tmp_path)
     assert "PASS sem" not in res.stderr  # --quiet prints failures only
     result = json.loads((tmp_path / "sem.json").read_text())
     assert result["checks"]["passed"] and len(result["checks"]["items"]) == 4
@@ -513,12 +520,6 @@ def test_ci_task_example(tmp_path, one_torch_thread):
     args = shlex.split(cmd)[1:]
     build_task(custom_protocol("5,6,7"), str(ROOT / "examples" / "gt"), str(tmp_path / "data" / "camvid-test"))
     shutil.copytree(tmp_path / "data" / "camvid-test" / "incomplete", tmp_path / "outputs")
-    (tmp_path / "ci").mkdir()
-    (tmp_path / ".cache").mkdir()
-    first = args[:args.index("--baseline")]
-    first[first.index("--json") + 1] = "ci/sem_baseline.json"
-    assert _sem_score(first, tmp_path).exit_code == 0
-    res = _sem_score(args, tmp_path)
-    assert res.exit_code == 0, res.output
+    _baseline_then_check(args, tmp_path)
     result = json.loads((tmp_path / "sem.json").read_text())
     assert result["checks"]["passed"] and result["metadata"]["task"]["protocol"] == "custom"

@@ -168,22 +168,21 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
     ``class_names``: names of the ids; ``sem_classifier``: ``metadata.sem.classifier`` when Sem was
     computed. ``reliability``: ``"auto"`` (:func:`find_reliability` for ``sem_classifier``), None, or a
     dict from :func:`read_reliability`. ``gt_top1``: per sample, the COCO index of F's top-1 on the
-    ground-truth object (None where F did not run), for ``gt_recognition``. Labels are listed in increasing order; a metric value of None
-    (not computed for that sample) is not counted. Returns the ``per_class`` dict of the module docstring.
+    ground-truth object (None where F did not run), for ``gt_recognition``. Labels are listed in
+    increasing order; a metric value of None (not computed for that sample) is not counted. Returns the
+    ``per_class`` dict of the module docstring.
     """
     per_sample = [m for m in metrics if registry.get(m).level == "sample"]
     if reliability == "auto":
         reliability = find_reliability(sem_classifier) if ("sem" in per_sample and sem_classifier) else None
     if reliability is not None and "sem" not in per_sample:
         reliability = None
-    groups: Dict[int, List[Mapping[str, Any]]] = {}
-    top1: Dict[int, List[Optional[int]]] = {}
+    groups: Dict[int, List[int]] = {}
     for i, row in enumerate(samples):
-        groups.setdefault(int(row["label"]), []).append(row)
-        top1.setdefault(int(row["label"]), []).append(None if gt_top1 is None else gt_top1[i])
+        groups.setdefault(int(row["label"]), []).append(i)
     classes = []
     for label in sorted(groups):
-        rows = groups[label]
+        rows = [samples[i] for i in groups[label]]
         name = class_names.name(label) if class_names is not None else None
         stats: Dict[str, Dict[str, Any]] = {}
         for m in per_sample:
@@ -191,7 +190,8 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
             stats[m] = {"mean": exact_mean(vals), "count": len(vals)}   # correctly rounded, as the means
         classes.append({"label": label, "name": name, "samples": len(rows), "metrics": stats,
                         "sem_reliability": None if reliability is None else _assess(name, reliability),
-                        "gt_recognition": gt_recognition(name, top1[label]) if gt_top1 is not None else None})
+                        "gt_recognition": None if gt_top1 is None else
+                        gt_recognition(name, [gt_top1[i] for i in groups[label]])})
     return {
         "class_names": None if class_names is None else class_names.describe(),
         "reliability": None if reliability is None else {

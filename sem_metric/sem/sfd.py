@@ -38,7 +38,7 @@ import torch
 from ..atomic import atomic_write
 from ..errors import InputError
 from ..version import PREPROCESSING_VERSION, __version__
-from .metric import distinct_inputs, forward_chunks, inference
+from .metric import check_batch_size, distinct_inputs, forward_chunks, inference
 from .preprocess import classifier_inputs
 
 __all__ = ["STATS_FORMAT", "sqrtm_psd", "frechet_distance", "classifier_features", "shape_features_batch",
@@ -149,7 +149,7 @@ def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
     they get bit-identical features. With ``with_probs=True`` also returns ``Softmax(F_{-1}(x))`` of
     Eq. 10 from the same forward pass (the classifier head applied to these features).
     """
-    forward_chunks(0, batch_size)  # validates batch_size
+    check_batch_size(batch_size)
     net = _trunk(classifier)
     d = feature_dim(classifier)
     n = int(inputs.shape[0])
