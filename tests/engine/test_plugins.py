@@ -95,17 +95,27 @@ def _synthetic():
     return samples, boxes, batches
 
 
-def test_plugins_in_sismmetrics_and_torchmetrics_equal_the_pipeline(plugins, tiny_classifier):
+def _sism_metrics(tiny_classifier):
+    """The plugins through the pipeline and through SISMMetrics (batches of 5): ``(ref, got, batches)``."""
     samples, boxes, batches = _synthetic()
     ref = evaluate_samples(samples, boxes, metrics=METRICS, sem_options={"classifier": tiny_classifier})
     m = SISMMetrics(METRICS, classifier=tiny_classifier, batch_size=5)
     for b in batches:
         m.update(*b)
-    got = m.compute()
+    return ref, m.compute(), batches
+
+
+def test_plugins_in_sismmetrics_equal_the_pipeline(plugins, tiny_classifier):
+    ref, got, _ = _sism_metrics(tiny_classifier)
     assert got["cover"] == ref["means"]["cover"] and got["pcover"] == ref["means"]["pcover"]   # bit-identical
     assert got["top1"] == ref["means"]["top1"]
+
+
+def test_plugins_in_torchmetrics_equal_sismmetrics(plugins, tiny_classifier):
+    pytest.importorskip("torchmetrics", reason="the [torchmetrics] extra is not installed")
     from sem_metric.torchmetrics import SISMMetric
 
+    ref, got, batches = _sism_metrics(tiny_classifier)
     tm = SISMMetric(METRICS, classifier=tiny_classifier)
     for b in batches[:3]:
         tm.update(*b)
