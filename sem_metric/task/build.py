@@ -311,7 +311,7 @@ class _TaskWriter:
                              "object_area": s.target.area, "box_area": s.target.box_area,
                              "instance": s.target.instance})
 
-    def finish(self, p: Protocol, limit: Optional[int]) -> Dict[str, Any]:
+    def finish(self, p: Protocol, limit: Optional[int], split: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Write ``boxes.json`` and ``task.json``; return the latter's content."""
         from ..sem.weights import sha256_file
 
@@ -333,6 +333,8 @@ class _TaskWriter:
             "sources": dict(sorted(self.src_hashes.items())), "files": dict(sorted(self.files.items())),
             "samples": self.samples,
         }
+        if split is not None:
+            meta["split"] = split
         (self.tmp / "task.json").write_text(_dumps(meta), encoding="utf-8")
         return meta
 
@@ -348,7 +350,7 @@ def _temporary_dir(out: Path) -> Path:
 
 def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progress: Optional[Progress] = None,
                limit: Optional[int] = None, null_sem: bool = False, weights: Any = None,
-               classifier: Any = None) -> Dict[str, Any]:
+               classifier: Any = None, allow_other_split: bool = False) -> Dict[str, Any]:
     """Build the SISM task directory ``out`` (layout in the module docstring) of ``protocol`` (a registered
     name, ``NAME@VERSION`` or a :class:`Protocol`, e.g. :func:`sem_metric.task.custom_protocol`) from the
     dataset under ``data_root`` (Sec. 3 samples, Sec. 4.1 protocols). Returns the ``task.json`` content.
@@ -359,7 +361,9 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     touched; an interruption leaves ``out`` as it was. ``progress(done, total)`` is called per map;
     ``limit`` keeps the first N maps (smoke tests; recorded). ``null_sem``: also Sem (Eq. 10) of S^u,
     with ``weights`` (default: the shipped weights) or a loaded ``classifier``; the weights' name and
-    sha256 are recorded in ``null_model.sem`` (this loads torch).
+    sha256 are recorded in ``null_model.sem`` (this loads torch). A Cityscapes protocol reads the maps of
+    its split's cities only (:func:`sem_metric.task.sources.check_split`); ``allow_other_split`` accepts
+    others, recorded with the cities read in ``task.json["split"]``.
     """
     p = get_protocol(protocol)
     out_p = Path(out)
@@ -367,6 +371,7 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
     entries = sources.scan(p, data_root)
     if limit is not None:
         entries = entries[: int(limit)]
+    split = sources.check_split(p, entries, allow_other_split, where=os.fspath(data_root))
     p = resolve_protocol(p, data_root, entries)
     sem = _NullSem(weights, classifier) if (null_sem or classifier is not None) else None
     out_p.parent.mkdir(parents=True, exist_ok=True)  # only once the data is known to be good
@@ -380,7 +385,7 @@ def build_task(protocol: Union[str, Protocol], data_root: str, out: str, progres
                              f"{sorted(dict(p.classes))} passes protocol {p.key}'s rules (min object area "
                              f"{p.min_object_area_fraction:g}, min box area {p.min_box_area_fraction:g} of the map); "
                              "check the class ids (labelIds, not trainIds) and the data")
-        meta = writer.finish(p, limit)
+        meta = writer.finish(p, limit, split)
         _install(tmp, out_p, replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -93,11 +93,13 @@ def _progress(quiet: bool, force: bool):
                                               "with the weights' sha256 in task.json null_model).")
 @click.option("--weights", metavar="REF", help="Sem weights for --null-sem (shipped name or .safetensors path).")
 @click.option("--threads", type=click.IntRange(min=1), metavar="N", help="CPU threads of the classifier (--null-sem).")
+@click.option("--allow-other-split", is_flag=True, help="Cityscapes: accept maps of cities outside the protocol's "
+                                                             "split (recorded in task.json).")
 @click.option("--progress", "force_progress", is_flag=True, help="Progress lines on stderr even when it is not a "
                                                                   "terminal.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress and no summary.")
 def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resolution, instances_dir, one_per_image,
-              seed, connectivity, limit, null_sem, weights, threads, force_progress, quiet) -> None:
+              seed, connectivity, limit, null_sem, weights, threads, allow_other_split, force_progress, quiet) -> None:
     """Build the task of PROTOCOL (NAME, NAME@VERSION or custom) from the data under DATA_ROOT.
 
     One sample (Sec. 3) per object the protocol keeps: gt/, incomplete/ (S^u), boxes.json, task.json.
@@ -121,12 +123,15 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
                                    f"protocol ({p.key}) is fixed")
     if (weights or threads) and not null_sem:
         raise click.UsageError("--weights and --threads only apply with --null-sem")
+    if allow_other_split and p.fmt != "cityscapes":
+        raise click.UsageError(f"--allow-other-split only applies to Cityscapes protocols; {p.key} selects its split "
+                               "by its folder layout")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     build_task(p, data_root, out, progress=_progress(quiet, force_progress), limit=limit, null_sem=null_sem,
-               weights=weights)
+               weights=weights, allow_other_split=allow_other_split)
     if not quiet:
         click.echo(format_show(load_task(out)), nl=False)
 

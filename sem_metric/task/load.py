@@ -200,7 +200,8 @@ def verify_task(path: "str | os.PathLike[str]", data_root: Optional[str] = None,
     if data_root is not None:
         protocol = protocol_of(task, instances_dir)
         with tempfile.TemporaryDirectory(prefix="sem-task-verify-") as tmp:
-            fresh = build_task(protocol, data_root, os.path.join(tmp, "task"), limit=task.meta.get("limit"))
+            fresh = build_task(protocol, data_root, os.path.join(tmp, "task"), limit=task.meta.get("limit"),
+                               allow_other_split=bool((task.meta.get("split") or {}).get("other_split_allowed")))
         rebuilt = fresh["digest"]
         if fresh["digest"] != task.digest:
             problems.append(f"rebuilt from {data_root}, the task digest is {fresh['digest'][:16]}..., not the "
@@ -240,6 +241,10 @@ def format_show(task: Task) -> str:
              f"maps      {c['source_maps']} read, {c['maps_with_samples']} with samples; {c['objects_found']} objects "
              f"found, {c['samples']} samples",
              "", f"{'label':<6} {'name':<20} {'samples':>7}"]
+    split = m.get("split") or {}
+    if split.get("other_split_cities"):
+        lines.insert(4, f"split     {split['name']}, built with --allow-other-split: maps of "
+                        f"{', '.join(split['other_split_cities'])} included")
     for label, row in sorted(c["per_class"].items(), key=lambda kv: int(kv[0])):
         lines.append(f"{label:<6} {str(row['name']):<20} {row['samples']:>7}")
     nm = m.get("null_model") or {}

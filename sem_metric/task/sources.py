@@ -28,7 +28,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,10 +36,19 @@ from ..errors import InputError
 from .protocols import Protocol
 
 __all__ = ["SourceEntry", "SourceMap", "scan", "load", "decode_cityscapes_instances", "decode_ade20k_seg",
-           "decode_panoptic_ids"]
+           "decode_panoptic_ids", "CITYSCAPES_CITIES", "cityscapes_city", "check_split"]
 
 _CITY_RE = re.compile(r"^([a-z]+)_\d+_\d+_gtFine_labelIds\.png$")
 _MAX_LISTED = 5
+
+#: The cities of each split of the official Cityscapes release (gtFine / leftImg8bit): a map's city is the
+#: first part of its file name, ``<city>_<sequence>_<frame>_gtFine_labelIds.png``.
+CITYSCAPES_CITIES: Dict[str, Tuple[str, ...]] = {
+    "train": ("aachen", "bochum", "bremen", "cologne", "darmstadt", "dusseldorf", "erfurt", "hamburg", "hanover",
+              "jena", "krefeld", "monchengladbach", "strasbourg", "stuttgart", "tubingen", "ulm", "weimar", "zurich"),
+    "val": ("frankfurt", "lindau", "munster"),
+    "test": ("berlin", "bielefeld", "bonn", "leverkusen", "mainz", "munich"),
+}
 
 
 @dataclass(frozen=True)
@@ -277,6 +286,50 @@ def _scan_labelmaps(protocol: Protocol, root: Path) -> List[SourceEntry]:
         raise InputError(f"{inst_root}: {len(missing)} label map(s) have no instance map at the same relative path "
                          f"(missing: {_listing(missing)}); pass --instances DIR holding one per label map")
     return entries
+
+
+# ------------------------------------------------------------------------------------------- split
+def cityscapes_city(entry: SourceEntry) -> Optional[str]:
+    """The Cityscapes city of one scanned map (Sec. 4.1 dataset): the first part of its file name
+    (``<city>_<seq>_<frame>_gtFine_labelIds.png``), else its ``<city>/`` folder in the official layout;
+    None when neither names one (a renamed file in a flat folder)."""
+    rel = entry.files[0][0]
+    parts = rel.split("/")
+    m = _CITY_RE.match(parts[-1])
+    if m:
+        return m.group(1)
+    return parts[-2] if len(parts) > 1 else None
+
+
+def _split_of(city: Optional[str]) -> str:
+    return next((s for s, cities in CITYSCAPES_CITIES.items() if city in cities), "unknown city")
+
+
+def check_split(protocol: Protocol, entries: Sequence[SourceEntry], allow_other_split: bool = False,
+                where: str = "") -> Optional[Dict[str, object]]:
+    """Check that the maps a protocol reads are of its split (Sec. 4.1: a ``val`` protocol is scored on val
+    maps only). Cityscapes protocols know their split's cities (:data:`CITYSCAPES_CITIES`): a map of any other
+    city (or of none) raises :class:`InputError` naming the cities found, unless ``allow_other_split``.
+    Returns the record kept in ``task.json["split"]`` (``{"name", "cities": {city: maps}, "other_split_allowed",
+    "other_split_cities"}``), or None for formats whose layout already selects the split."""
+    if protocol.fmt != "cityscapes":
+        return None
+    expected = CITYSCAPES_CITIES.get(protocol.split, ())
+    counts: Dict[str, int] = {}
+    for e in entries:
+        city = cityscapes_city(e) or "?"
+        counts[city] = counts.get(city, 0) + 1
+    other = sorted(c for c in counts if c not in expected)
+    if other and not allow_other_split:
+        found = ", ".join(f"{c} ({_split_of(c)}, {counts[c]} map(s))" if c != "?" else
+                          f"{counts[c]} map(s) with no city in the file name" for c in other[:_MAX_LISTED])
+        more = f" and {len(other) - _MAX_LISTED} more" if len(other) > _MAX_LISTED else ""
+        raise InputError(f"{where or 'data root'}: protocol {protocol.key} reads the Cityscapes {protocol.split} split "
+                         f"(cities {', '.join(expected)}) but {sum(counts[c] for c in other)} of {len(entries)} "
+                         f"map(s) are of other cities: {found}{more}; pass the {protocol.split} maps, or build "
+                         "anyway with --allow-other-split (recorded in task.json)")
+    return {"name": protocol.split, "cities": dict(sorted(counts.items())), "other_split_allowed": bool(allow_other_split),
+            "other_split_cities": other}
 
 
 # ------------------------------------------------------------------------------------------- load

@@ -42,7 +42,7 @@ def error_line(result):
 
 
 # ----------------------------------------------------------------------------------- Cityscapes
-CITY_NAME = "aachen_000000_000019"
+CITY_NAME = "frankfurt_000000_000294"
 
 
 def cityscapes_maps():

@@ -22,15 +22,15 @@ def test_cityscapes_native_official_layout(tmp_path):
     meta = build_task("cityscapes-val", str(tmp_path / "cs"), str(tmp_path / "t"))
     # 20 x 40 = 800 px, boxes >= 1% = 8 px: the 6 px bicycle box is dropped, the rider has no instance
     assert [(s["file"], s["label"], s["bbox"], s["object_area"], s["instance"]) for s in meta["samples"]] == [
-        (f"aachen/{CITY_NAME}_obj000.png", 24, [30, 10, 33, 18], 24, 24000),
-        (f"aachen/{CITY_NAME}_obj001.png", 26, [2, 8, 10, 14], 48, 26000),
-        (f"aachen/{CITY_NAME}_obj002.png", 26, [10, 8, 16, 14], 36, 26001)]
+        (f"frankfurt/{CITY_NAME}_obj000.png", 24, [30, 10, 33, 18], 24, 24000),
+        (f"frankfurt/{CITY_NAME}_obj001.png", 26, [2, 8, 10, 14], 48, 26000),
+        (f"frankfurt/{CITY_NAME}_obj002.png", 26, [10, 8, 16, 14], 36, 26001)]
     assert meta["counts"]["objects_found"] == 4 and meta["counts"]["per_class"]["26"]["samples"] == 2
-    assert set(meta["sources"]) == {f"gtFine/val/aachen/{CITY_NAME}_gtFine_labelIds.png",
-                                    f"gtFine/val/aachen/{CITY_NAME}_gtFine_instanceIds.png"}
+    assert set(meta["sources"]) == {f"gtFine/val/frankfurt/{CITY_NAME}_gtFine_labelIds.png",
+                                    f"gtFine/val/frankfurt/{CITY_NAME}_gtFine_instanceIds.png"}
     lab, _ = cityscapes_maps()
-    np.testing.assert_array_equal(read_label_map(tmp_path / "t" / "gt" / "aachen" / f"{CITY_NAME}_obj001.png"), lab)
-    su = read_label_map(tmp_path / "t" / "incomplete" / "aachen" / f"{CITY_NAME}_obj001.png")
+    np.testing.assert_array_equal(read_label_map(tmp_path / "t" / "gt" / "frankfurt" / f"{CITY_NAME}_obj001.png"), lab)
+    su = read_label_map(tmp_path / "t" / "incomplete" / "frankfurt" / f"{CITY_NAME}_obj001.png")
     assert (su[8:14, 2:10] == 26).all() and (su[:8] == lab[:8]).all()
     # the same data in a flat folder (instanceIds beside labelIds) is the same task: same digest
     write_cityscapes(tmp_path / "flat", layout="flat")
@@ -43,6 +43,44 @@ def test_cityscapes_native_official_layout(tmp_path):
     assert verify_task(tmp_path / "t", str(tmp_path / "cs"))["ok"]
 
 
+def test_cityscapes_val_refuses_maps_of_other_cities(tmp_path):
+    """Issue 27: a val protocol reads val cities only (official layout and flat folder); --allow-other-split
+    accepts the others and task.json records it (a rebuild in verify honours it)."""
+    official = tmp_path / "official"
+    write_cityscapes(official)
+    write_cityscapes(official, name="lindau_000001_000019")
+    write_cityscapes(official, name="aachen_000000_000019")     # a train city copied into gtFine/val/
+    flat = tmp_path / "flat"
+    write_cityscapes(flat, layout="flat")
+    write_cityscapes(flat, layout="flat", name="berlin_000000_000019")    # test split
+    write_cityscapes(flat, layout="flat", name="renamed")                 # no city in the name
+    for root, contains in ((official, ("aachen (train, 1 map(s))", "1 of 3 map(s)")),
+                           (flat, ("berlin (test, 1 map(s))", "1 map(s) with no city in the file name",
+                                   "2 of 3 map(s)"))):
+        for protocol in ("cityscapes-val", "cityscapes-val-128x256"):
+            r = sem_task("build", protocol, root, "--out", tmp_path / f"t-{root.name}")
+            line = error_line(r)
+            assert r.exit_code == 2 and not (tmp_path / f"t-{root.name}").exists()
+            for c in contains + ("frankfurt, lindau, munster", "--allow-other-split"):
+                assert c in line, line
+        out = tmp_path / f"ok-{root.name}"
+        r = sem_task("build", "cityscapes-val", root, "--out", out, "--allow-other-split")
+        assert r.exit_code == 0, r.output
+        assert "built with --allow-other-split" in r.output
+        split = json.loads((out / "task.json").read_text())["split"]
+        assert split["name"] == "val" and split["other_split_allowed"] is True
+        assert sum(split["cities"].values()) == 3
+        assert verify_task(out, str(root))["ok"]
+    # val maps only: accepted without the flag, recorded as such
+    meta = build_task("cityscapes-val", str(tmp_path / "official" / "gtFine" / "val" / "frankfurt"),
+                      str(tmp_path / "t-val"))
+    assert meta["split"] == {"name": "val", "cities": {"frankfurt": 1}, "other_split_allowed": False,
+                             "other_split_cities": []}
+    # the flag belongs to Cityscapes protocols only
+    r = sem_task("build", "camvid-test", tmp_path, "--out", tmp_path / "c", "--allow-other-split")
+    assert r.exit_code == 2 and "only applies to Cityscapes" in r.stderr
+
+
 def test_cityscapes_128x256_one_per_image_rule(tmp_path):
     write_cityscapes(tmp_path / "cs")
     meta = build_task("cityscapes-val-128x256", str(tmp_path / "cs"), str(tmp_path / "t"))
@@ -50,7 +88,7 @@ def test_cityscapes_128x256_one_per_image_rule(tmp_path):
     # boxes at 128 x 256 (2% = 656 px): person (192, 64, 211, 115) 969 px; car A (13, 51, 64, 90) 1989 px;
     # car B (64, 51, 102, 90) 1482 px; bicycle (128, 115, 147, 128) 247 px is dropped
     candidates = [[192, 64, 211, 115], [13, 51, 64, 90], [64, 51, 102, 90]]
-    k = int.from_bytes(hashlib.sha256(f"0:aachen/{CITY_NAME}".encode()).digest()[:8], "big") % 3
+    k = int.from_bytes(hashlib.sha256(f"0:frankfurt/{CITY_NAME}".encode()).digest()[:8], "big") % 3
     assert [s["bbox"] for s in meta["samples"]] == [candidates[k]]
     assert meta["counts"]["objects_found"] == 4 and meta["counts"]["samples"] == 1
     gt = read_label_map(tmp_path / "t" / "gt" / meta["samples"][0]["file"])

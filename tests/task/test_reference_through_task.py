@@ -44,5 +44,5 @@ def test_reference_cityscapes_through_task(tmp_path):
     samples, k, tl = build_samples("cityscapes", str(tmp_path / "cs"), ["val"], (20, 40), 0.0)
     assert k == 34 and [(s.label, s.box) for s in samples] == [
         (24, (30, 10, 33, 18)), (26, (2, 8, 10, 14)), (26, (10, 8, 16, 14)), (33, (20, 18, 23, 20))]
-    assert samples[0].name == "aachen_000000_000019"
+    assert samples[0].name == "frankfurt_000000_000294"
     np.testing.assert_array_equal(samples[0].seg_c, cityscapes_maps()[0])

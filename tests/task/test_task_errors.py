@@ -84,7 +84,7 @@ def test_wrong_layout_says_found_and_expected(tmp_path):
 def test_trainids_instead_of_labelids(tmp_path):
     # only *_gtFine_labelTrainIds.png files
     d = tmp_path / "train_ids"
-    folder = d / "gtFine" / "val" / "aachen"
+    folder = d / "gtFine" / "val" / "frankfurt"
     folder.mkdir(parents=True)
     Image.fromarray(np.full((4, 4), 13, np.uint8)).save(folder / f"{CITY_NAME}_gtFine_labelTrainIds.png")
     refused(tmp_path, "cityscapes-val", d, contains=("labelTrainIds", "not trainIds"))
