@@ -197,8 +197,19 @@ def _metadata_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> s
         ("samples / pairs", f"{c.get('samples')} samples in {c.get('pairs_with_boxes')} pairs with boxes "
                             f"({c.get('pairs')} pairs, {c.get('skipped', 0)} skipped)"),
     ]
+    task = meta.get("task") or {}
+    if task:
+        rows[:0] = [("task", _task_line(task)),
+                    ("task digest", f"{task.get('digest')} (digest version {task.get('digest_version')})")]
     return ('<table class="meta" id="metadata">' + "".join(
         _row([_e(k), f"<code>{_e(v)}</code>"]) for k, v in rows) + "</table>")
+
+
+def _task_line(task: Mapping[str, Any]) -> str:
+    """``protocol@version (dataset; N samples)`` of ``metadata.task`` (the Sec. 4.1 protocol the result was scored on)."""
+    what = "; ".join(str(v) for v in (task.get("dataset"), task.get("samples") is not None
+                                      and f"{task.get('samples')} samples") if v)
+    return f"{task.get('protocol')}@{task.get('protocol_version')}" + (f" ({what})" if what else "")
 
 
 def _summary_table(result: Mapping[str, Any]) -> str:
@@ -307,6 +318,10 @@ def _page(result: Mapping[str, Any], names: Optional[ClassNames], sections: Sequ
     n_checks = len((result.get("checks") or {}).get("items") or [])
     status = ("" if not n_checks else
               f' &middot; checks: <span class="{"pass" if passed else "fail"}">{"passed" if passed else "FAILED"}</span>')
+    task = meta.get("task") or {}
+    if task:
+        status += (f' &middot; task <code id="task">{_e(_task_line(task))}</code>, digest '
+                   f'<code>{_e(str(task.get("digest"))[:16])}</code>')
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f'<meta name="generator" content="{GENERATOR} {_e(meta.get("package_version"))}">',

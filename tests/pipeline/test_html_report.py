@@ -143,6 +143,23 @@ def test_report_of_the_example_labelmap_metrics(tmp_path):
     _check_page(out, res, 1)
 
 
+def test_report_shows_the_task_of_a_task_result(tmp_path):
+    """Issue 27: metadata.task (protocol, version, digest) is in the page header and the metadata table; a
+    result without a task has neither."""
+    res = evaluate_dirs(str(EXAMPLES / "pred"), str(EXAMPLES / "gt"), str(EXAMPLES / "boxes.json"))
+    hr.write_report(res, tmp_path / "plain", k=1)
+    assert 'id="task"' not in (tmp_path / "plain" / "index.html").read_text()
+    digest = "ab" * 32
+    res["metadata"]["task"] = {"protocol": "cityscapes-val", "protocol_version": 1, "dataset": "Cityscapes gtFine",
+                               "digest": digest, "digest_version": 1, "samples": 7, "path": "t"}
+    hr.write_report(res, tmp_path / "task", k=1)
+    text = (tmp_path / "task" / "index.html").read_text()
+    assert '<code id="task">cityscapes-val@1 (Cityscapes gtFine; 7 samples)</code>' in text
+    assert f"<code>{digest[:16]}</code>" in text                           # header: short digest
+    assert f"{digest} (digest version 1)" in text                          # metadata table: the full one
+    _check_page(tmp_path / "task", res, 1)
+
+
 def test_report_with_sem_shows_what_the_classifier_saw(tmp_path, random_classifier, one_torch_thread):
     """Top-3 of the recorded classifier on the box-window inputs: the same numbers Sem (Eq. 10) used."""
     from sem_metric.sem.metric import probabilities_from_inputs, sem_from_probabilities

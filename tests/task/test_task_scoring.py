@@ -36,6 +36,18 @@ def test_scoring_s_u_gives_the_null_model_of_task_json(tmp_path, task):
     assert py["means"] == res["means"] and py["metadata"]["task"]["digest"] == meta["digest"]
 
 
+def test_report_shows_the_task(tmp_path, task):
+    """Issue 27: the HTML report of a --task run names the protocol, its version and the task digest."""
+    out, meta = task
+    pred = tmp_path / "pred"
+    shutil.copytree(out / "incomplete", pred)
+    r = sem_score(pred, "--task", out, "--report", tmp_path / "report")
+    assert r.exit_code == 0, r.stderr
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert '<code id="task">camvid-test@1 (' in html and "3 samples" in html
+    assert meta["digest"] in html and meta["digest"][:16] in html
+
+
 def test_trivial_model_beats_nothing_and_is_scored(tmp_path, task):
     out, _ = task
     pred = tmp_path / "pred"
