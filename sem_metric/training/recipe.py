@@ -53,6 +53,10 @@ PRESETS: dict[str, TrainConfig] = {
                                 warmup_epochs=0.5, augment="v2", init="imagenet:efficientnet-lite0"),
     "cpu-v3-lite0-scratch": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=8, epoch_size=12000,
                                         lr=1e-3, warmup_epochs=0.5, augment="v2"),
+    # issue #25: v3's recipe from ImageNet, on shapes as Eq. 10 sees them in street scenes (train banks +
+    # train_sism.npz from sem_metric.training.sism_shapes) with the "v3-street" augmentation; 1 thread
+    "cpu-v4-lite0": TrainConfig(arch="efficientnet_lite0", balance_power=0.6, epochs=6, epoch_size=12000, lr=1e-3,
+                                warmup_epochs=0.5, augment="v3-street", init="imagenet:efficientnet-lite0"),
 }
 
 # how "best on validation" is scored, from a classification report of the first validation bank

@@ -9,6 +9,8 @@ recipes (``AUGMENTATIONS``; the name is part of a training config, so a run is r
   contours (a smoothed random field added to the blurred mask), elastic warps, thin-part removal
   (morphological opening), partial occlusion (an ellipse cut out of the object), truncation at a box
   edge, and erosion / dilation of up to 2 px.
+* ``v3-street`` (issue #25): ``v2``, then street-scene effects on the object as Eq. 10 sees it: a
+  same-class neighbour pasted across the box edge, truncation at an image border, thin occluders.
 
 All randomness comes from the ``numpy.random.Generator`` passed in, so a (seed, epoch, position) triple
 always yields the same sample.
@@ -178,10 +180,89 @@ def augment_shape_v2(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(m)
 
 
+# ------------------------------------------------------------------------------------ v3-street
+def _border_cut(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Truncation at an image border: 15-50% of the object cut off one side (the box ends at the border)."""
+    h, w = m.shape
+    side = int(rng.integers(4))
+    frac = float(rng.uniform(0.15, 0.5))
+    if side == 0:
+        out = m[int(round(frac * h)):, :]
+    elif side == 1:
+        out = m[: max(1, h - int(round(frac * h))), :]
+    elif side == 2:
+        out = m[:, int(round(frac * w)):]
+    else:
+        out = m[:, : max(1, w - int(round(frac * w)))]
+    return _tight(out, m) if out.size and out.sum() >= 0.3 * m.sum() else m
+
+
+def _thin_occluders(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One or two thin occluders (a pole, a sign post, a railing bar) cut through the object: straight
+    bands 3-8% of the box side wide, mostly vertical, tilted up to 10 degrees."""
+    h, w = m.shape
+    out = m.copy()
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    for _ in range(int(rng.integers(1, 3))):
+        vertical = rng.random() < 0.75
+        tilt = np.tan(np.deg2rad(float(rng.uniform(-10.0, 10.0))))
+        if vertical:
+            width = max(1.0, float(rng.uniform(0.03, 0.08)) * w)
+            c = float(rng.uniform(0.15, 0.85)) * w
+            band = np.abs(xx - (c + tilt * (yy - h / 2))) <= width / 2
+        else:
+            width = max(1.0, float(rng.uniform(0.03, 0.08)) * h)
+            c = float(rng.uniform(0.15, 0.85)) * h
+            band = np.abs(yy - (c + tilt * (xx - w / 2))) <= width / 2
+        out &= ~band
+    return _tight(out, m) if out.sum() >= 0.5 * m.sum() else m
+
+
+def _paste_neighbour(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A same-class neighbour across the box edge: a rescaled (and maybe mirrored) copy of the object,
+    placed beside it so that 10-45% of the box's width (or height) overlaps, clipped to the box (Eq. 10
+    sees the neighbour's pixels inside the target's box only)."""
+    h, w = m.shape
+    other = m[:, ::-1] if rng.random() < 0.5 else m
+    s = float(rng.uniform(0.75, 1.25))
+    other = _rescale(other, s * float(rng.uniform(0.9, 1.1)), s)
+    oh, ow = other.shape
+    canvas = np.zeros((h + 2 * oh, w + 2 * ow), bool)
+    canvas[oh: oh + h, ow: ow + w] = m
+    overlap = float(rng.uniform(0.1, 0.45))
+    horizontal = rng.random() < 0.75  # rows of parked cars and crowds line up sideways
+    if horizontal:
+        dy = oh + int(round(float(rng.uniform(-0.15, 0.15)) * h + (h - oh) * float(rng.uniform(0.0, 1.0))))
+        dx = (ow + w - int(round(overlap * w))) if rng.random() < 0.5 else int(round(overlap * w))
+    else:
+        dx = ow + int(round((w - ow) * float(rng.uniform(0.0, 1.0))))
+        dy = (oh + h - int(round(overlap * h))) if rng.random() < 0.5 else int(round(overlap * h))
+    dy = min(max(dy, 0), canvas.shape[0] - oh)
+    dx = min(max(dx, 0), canvas.shape[1] - ow)
+    canvas[dy: dy + oh, dx: dx + ow] |= other
+    return np.ascontiguousarray(canvas[oh: oh + h, ow: ow + w])
+
+
+def augment_shape_v3_street(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``v3-street`` recipe (issue #25): ``v2``, then what street-scene label maps do to an object as Eq.
+    10 sees it, each with its own probability: a same-class neighbour pasted across the box edge
+    (0.3), truncation at an image border (0.2), thin occluders cutting the object (0.2)."""
+    m = augment_shape_v2(mask, rng)
+    big = min(m.shape) >= 12
+    if rng.random() < 0.3:
+        m = _paste_neighbour(m, rng)
+    if big and rng.random() < 0.2:
+        m = _border_cut(m, rng)
+    if big and rng.random() < 0.2:
+        m = _thin_occluders(m, rng)
+    return np.ascontiguousarray(m)
+
+
 #: recipe name -> function(mask, rng) -> crop; the name is recorded in the training config
 AUGMENTATIONS: Dict[str, Callable[[np.ndarray, np.random.Generator], np.ndarray]] = {
     "v1": augment_shape_v1,
     "v2": augment_shape_v2,
+    "v3-street": augment_shape_v3_street,
 }
 
 
