@@ -2,8 +2,10 @@
 
 Every failure is one ``error: ...`` line on stderr and a documented exit code: click's own usage errors
 and :class:`sem_metric.errors.SemMetricError` exit 2 (the CLI phrasing of the message,
-:meth:`SemMetricError.for_cli`), Ctrl-C exits 130 (printed once, also on the ranks of a multi-process
-run). The commands themselves return 0 or their own check-failure code.
+:meth:`SemMetricError.for_cli`), so does a failure importing torch / torchvision / timm (what failed, the
+versions installed, the pip command: :func:`sem_metric.errors.dependency_failure`); Ctrl-C exits 130
+(printed once, also on the ranks of a multi-process run). The commands themselves return 0 or their own
+check-failure code.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SemMetricError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, SemMetricError, dependency_failure
 
 __all__ = ["EXIT_OK", "ConventionsMixin", "Command", "Group"]
 
@@ -41,6 +43,12 @@ class ConventionsMixin:
             if os.environ.get("RANK", "0") == "0":  # once, also under torchrun / --processes
                 click.echo(f"error: interrupted; {self.interrupted_note}", err=True)
             code = EXIT_INTERRUPTED
+        except Exception as e:  # noqa: BLE001 - only a failure importing torch / torchvision / timm becomes a line
+            message = dependency_failure(e)
+            if message is None:
+                raise
+            click.echo(f"error: {message}", err=True)
+            code = EXIT_BAD_INPUT
         code = code if isinstance(code, int) else EXIT_OK
         if standalone_mode:
             sys.exit(code)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 #: exit status of a command that was refused (bad usage / bad input) or interrupted (Ctrl-C)
 EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
@@ -38,16 +38,81 @@ class DeviceError(InputError, WeightsError):
     Bad input first; also a :class:`WeightsError`, which loading the classifier raised for it before."""
 
 
+#: the packages Sem's classifier imports (sem_metric.sem.classifier): a failure importing one is an
+#: installation problem, reported by :func:`dependency_failure`
+DEPENDENCIES = ("torch", "torchvision", "timm")
+
+
+def _failed_dependency(exc: BaseException) -> Optional[str]:
+    """The dependency whose import raised ``exc``: the innermost module-level frame of one in the traceback,
+    else the missing module of a ModuleNotFoundError; None when ``exc`` did not come from importing one."""
+    failed = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if frame.f_code.co_name == "<module>" and top in DEPENDENCIES:
+            failed = top
+        tb = tb.tb_next
+    if failed is None and isinstance(exc, ImportError) and str(exc.name or "").split(".")[0] in DEPENDENCIES:
+        failed = str(exc.name).split(".")[0]
+    return failed
+
+
+def _fix_command(failed: str, versions: Dict[str, Optional[str]], missing: bool) -> str:
+    torch_v = versions.get("torch") or ""
+    parts = torch_v.split("+")[0].split(".")
+    if failed == "torchvision" and versions.get("torch") and len(parts) >= 2 and parts[0] == "2" and parts[1].isdigit():
+        # torchvision 0.(m + 15) is the release built for torch 2.m (0.15 <-> 2.0, ..., 0.29 <-> 2.14)
+        return f'pip install "torchvision==0.{int(parts[1]) + 15}.*"   (the release built for torch {parts[0]}.{parts[1]})'
+    if failed == "timm":
+        return 'pip install --upgrade "timm>=0.9"'
+    if missing or failed == "torch":
+        return f"pip install --force-reinstall {failed}" if not missing else f"pip install {failed}"
+    return "pip install --force-reinstall torch torchvision   (a matching pair)"
+
+
+def dependency_failure(exc: BaseException) -> Optional[str]:
+    """The one-line message (without ``error:``) for an exception raised while importing torch, torchvision
+    or timm (Sec. 3.3: Sem's classifier needs them), e.g. a torchvision built for another torch: what failed,
+    the versions installed (``importlib.metadata``) and the pip command that fixes it. None for any other
+    exception (which the caller re-raises)."""
+    failed = _failed_dependency(exc)
+    if failed is None:
+        return None
+    from importlib import metadata  # error path only
+
+    versions: Dict[str, Optional[str]] = {}
+    for name in DEPENDENCIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    missing = isinstance(exc, ModuleNotFoundError) and versions.get(failed) is None
+    detail = (str(exc).strip().splitlines() or [""])[0][:200]
+    found = ", ".join(f"{n} {v or 'not installed'}" for n, v in versions.items())
+    what = f"{failed} is not installed" if missing else f"importing {failed} failed ({type(exc).__name__}: {detail})"
+    return (f"{what}; installed: {found}; the Sem classifier needs torch, a torchvision built for that torch, "
+            f"and timm; fix: {_fix_command(failed, versions, missing)}")
+
+
 def run_command(main: Callable[[Optional[List[str]]], int], argv: Optional[List[str]] = None) -> int:
     """Run a ``python -m sem_metric...`` entry point with the package's error convention.
 
     A :class:`SemMetricError` becomes one ``error: ...`` line on stderr and exit status 2 (never a
-    traceback); Ctrl-C becomes exit status 130.
+    traceback), and so does a failure importing torch / torchvision / timm (:func:`dependency_failure`);
+    Ctrl-C becomes exit status 130.
     """
     try:
         return main(argv)
     except SemMetricError as e:
         print(f"error: {e.for_cli()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as e:  # noqa: BLE001 - only an import failure of a dependency is turned into a line
+        message = dependency_failure(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
