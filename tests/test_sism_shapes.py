@@ -125,3 +125,15 @@ def test_street_effects_do_what_they_say():
     assert pasted.shape == m.shape and pasted.sum() >= m.sum() and (pasted | m).sum() == pasted.sum()
     border = A._border_cut(m, np.random.default_rng(1))
     assert border.sum() < m.sum() and border.all()  # a rectangle cut is still a full rectangle
+
+
+def test_only_changed_and_sub_fraction():
+    seg = _two_cars()
+    masks, _, kinds = SS.label_map_sism_views(seg, SS.CAMVID_TO_COCO, min_area=6, only_changed=True)
+    assert masks == [] and kinds == []  # no component's box reaches another component of its class
+    seg[5, 6] = 8  # a separate speck of car in the hole, inside the big car's box
+    masks, _, kinds = SS.label_map_sism_views(seg, SS.CAMVID_TO_COCO, min_area=1, only_changed=True)
+    assert kinds == ["box"] and masks[0].shape == (10, 18)  # the big car's view holds the speck
+    _, _, kinds = SS.label_map_sism_views(_two_cars(), SS.CAMVID_TO_COCO, min_area=6, sub_regions=2,
+                                          sub_fraction=0.0)
+    assert "sub" not in kinds

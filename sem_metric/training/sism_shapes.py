@@ -69,14 +69,16 @@ def sub_boxes(box: Sequence[int], rng: np.random.Generator, n: int, min_frac: fl
 def label_map_sism_views(seg: np.ndarray, class_to_coco: Mapping[int, int], min_area: int,
                          sub_regions: int = 0, rng: Optional[np.random.Generator] = None,
                          min_sub_area: Optional[int] = None, max_side: int = DEFAULT_MAX_SIDE,
-                         connectivity: int = 8) -> Tuple[List[np.ndarray], List[int], List[str]]:
+                         connectivity: int = 8, only_changed: bool = False, sub_fraction: float = 1.0
+                         ) -> Tuple[List[np.ndarray], List[int], List[str]]:
     """SISM views of one class-level label map -> (tight crops, COCO indices, kinds ``"box"``/``"sub"``).
 
     Every ``connectivity``-connected component of a class in ``class_to_coco`` with at least
     ``min_area`` pixels gives the class's pixels inside its tight box (other components of the class
     that reach into the box included); components that are large enough also give ``sub_regions``
     views of random sub-boxes (:func:`sub_boxes`) holding at least ``min_sub_area`` class pixels
-    (default ``min_area``).
+    (default ``min_area``). ``only_changed`` leaves out the box views equal to the component alone
+    (already in a component bank); ``sub_fraction`` is the share of components (drawn) given sub-views.
     """
     from ..task.targets import connected_components
 
@@ -96,10 +98,13 @@ def label_map_sism_views(seg: np.ndarray, class_to_coco: Mapping[int, int], min_
             if int(comp.sum()) < min_area:
                 continue
             box = (sl[1].start, sl[0].start, sl[1].stop, sl[0].stop)
-            masks.append(tight_crop(box_view(binary, box), max_side))
-            labels.append(int(class_to_coco[cls]))
-            kinds.append("box")
-            if sub_regions and min(box[2] - box[0], box[3] - box[1]) >= 8:
+            view = box_view(binary, box)
+            if not (only_changed and int(view.sum()) == int(comp.sum())):
+                masks.append(tight_crop(view, max_side))
+                labels.append(int(class_to_coco[cls]))
+                kinds.append("box")
+            if (sub_regions and min(box[2] - box[0], box[3] - box[1]) >= 8
+                    and (sub_fraction >= 1.0 or rng.random() < sub_fraction)):
                 for sb in sub_boxes(box, rng, sub_regions):
                     view = box_view(binary, sb)
                     if view is None or int(view.sum()) < min_sub:
@@ -118,12 +123,12 @@ def _seed_of(name: str, seed: int) -> np.random.Generator:
 def from_label_maps_sism(paths: Sequence[PathLike], class_to_coco: Mapping[int, int],
                          min_area_frac: float = 0.001, sub_regions: int = 2, seed: int = 0,
                          max_side: int = DEFAULT_MAX_SIDE, source: str = "label_maps_sism",
-                         connectivity: int = 8) -> ShapeBank:
+                         connectivity: int = 8, only_changed: bool = False, sub_fraction: float = 1.0) -> ShapeBank:
     """SISM-view bank of class-level label maps (:func:`label_map_sism_views` on each map).
 
     ``min_area_frac`` of the map is the component (and sub-view) size filter; each map's sub-boxes are
     drawn from ``sha256(f"{seed}:{file name}")``. Source tags are ``<source>`` (component boxes) and
-    ``<source>_sub`` (sub-regions).
+    ``<source>_sub`` (sub-regions); ``only_changed`` / ``sub_fraction`` as in :func:`label_map_sism_views`.
     """
     from ..pipeline.io import read_label_map
 
@@ -134,7 +139,8 @@ def from_label_maps_sism(paths: Sequence[PathLike], class_to_coco: Mapping[int, 
         seg = read_label_map(p)
         min_area = max(1, int(np.ceil(min_area_frac * seg.shape[0] * seg.shape[1])))
         ms, ls, ks = label_map_sism_views(seg, class_to_coco, min_area, sub_regions, _seed_of(Path(p).name, seed),
-                                          max_side=max_side, connectivity=connectivity)
+                                          max_side=max_side, connectivity=connectivity, only_changed=only_changed,
+                                          sub_fraction=sub_fraction)
         masks += ms
         labels += ls
         sources += [source if k == "box" else f"{source}_sub" for k in ks]
@@ -245,6 +251,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--camvid-sub-regions", type=int, default=3)
     ap.add_argument("--voc-sub-regions", type=int, default=1)
+    ap.add_argument("--voc-sub-fraction", type=float, default=0.3,
+                    help="share of VOC components given sub-region views (VOC components are in train.npz already)")
     args = ap.parse_args(argv)
     root = args.data_root or default_data_root()
     t0 = time.time()
@@ -254,7 +262,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     voc_root = root / "voc-segclassaug"
     ids = [ln.split()[0] for ln in (voc_root / "train.txt").read_text().splitlines() if ln.strip()]
     voc = from_label_maps_sism([voc_root / "SegmentationClassAug" / f"{i}.png" for i in ids], VOC_TO_COCO,
-                               min_area_frac=0.01, sub_regions=args.voc_sub_regions, seed=args.seed, source="voc_sism")
+                               min_area_frac=0.01, sub_regions=args.voc_sub_regions, seed=args.seed, source="voc_sism",
+                               only_changed=True, sub_fraction=args.voc_sub_fraction)
     print(f"[sism_shapes] voc {len(voc)} ({time.time() - t0:.0f}s)", file=sys.stderr, flush=True)
     cam = from_camvid_sism(root / "camvid", ("train",), sub_regions=args.camvid_sub_regions, seed=args.seed)
     banks["train_sism"] = ShapeBank.concat([coco, voc, cam])
