@@ -23,6 +23,9 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``schema``            format identifier, ``sem-metric-result/1``
 ``metrics``           metric names computed, in canonical (registry) order
 ``means``             ``{metric: float | None}``: means over samples, or the value of a dataset-level metric
+``intervals``         ``{metric: {low, high, level, method, resamples, seed, unit, n_units}}``: the seeded 95%
+                      cluster-bootstrap interval of every sample-level mean (:mod:`sem_metric.pipeline.intervals`);
+                      the unit is the source map in a SISM task, the file in a folder, the map in memory
 ``nn_total``          total number of noise pixels over all samples (None when nn was not computed); in
                       general ``<name>_total`` for every registered metric with a ``total_unit``
 ``per_class``         per target label: each sample-level metric's mean and count, names, Sem reliability
@@ -40,7 +43,8 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
                       ``dataset_metrics`` (e.g. SFD's weights sha256, feature dimension and n). The registry's
                       version keys are read from here.
 ``runtime``           run-dependent information (ground-truth cache hits/misses); never compared
-``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``
+``samples``           per-sample rows ``{file, box_index, bbox, label, <sample-level metric>...}``; in a SISM
+                      task also ``source``: the source map of the sample (``task.json``), its resampling unit
 ``checks``            ``{passed, items: [{kind, metric, value, limit, passed, detail}],
                       baseline: None | {path, version_mismatches, notes, tolerances}}``
 """
@@ -106,8 +110,14 @@ def _gt_top1(core: Mapping[str, Any], metrics: Sequence[str]) -> Optional[List[O
 
 def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Mapping[str, Any],
               skipped: List[Dict[str, str]], inputs: Dict[str, Any], options: Dict[str, Any], class_names: Any,
-              stuff: List[Dict[str, Any]], world_size: int, task: Optional[Mapping[str, Any]]) -> Result:
+              stuff: List[Dict[str, Any]], world_size: int, task: Optional[Mapping[str, Any]],
+              unit: str = "file") -> Result:
     """The result (module docstring) from the stream's :meth:`~sem_metric.pipeline.stream.Stream.core`."""
+    sources = _task_sources(task)
+    if sources is not None:   # a task: the resampling unit is the source map of each sample
+        unit = "source map"
+        for r in core["rows"]:
+            r["source"] = sources.get(r["file"], r["file"])
     counts = {
         "pred_files": counts_extra.get("pred_files", core["pairs"]),
         "gt_files": counts_extra.get("gt_files", core["pairs"]),
@@ -121,6 +131,7 @@ def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Map
         "schema": RESULT_SCHEMA,
         "metrics": list(metrics),
         "means": core["means"],
+        "intervals": {},
         **core["totals"],
         "per_class": per_class_breakdown(core["rows"], metrics, class_names,
                                          (core["sem_meta"] or {}).get("classifier"), gt_top1=_gt_top1(core, metrics)),
@@ -148,7 +159,33 @@ def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Map
         result["runtime"]["dataset_metrics"] = core["dataset_runtime"]
     if task is not None:  # sem-score --task: protocol and task digest (registry version key "task_digest")
         result["metadata"]["task"] = dict(task)
+    _add_intervals(result, unit)
     return result
+
+
+def _task_sources(task: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]:
+    """``{file: source map}`` of a SISM task's samples (``task.json``), or None without a task directory."""
+    if task is None or not task.get("path"):
+        return None
+    from ..task.load import load_task
+
+    return {str(s["file"]): str(s["source"]) for s in load_task(task["path"]).meta["samples"]}
+
+
+def _add_intervals(result: Result, unit: str) -> None:
+    """``result["intervals"]`` and each class's ``intervals`` (``{metric: {low, high}}``): seeded 95%
+    cluster-bootstrap intervals of the sample-level means over ``unit`` (:mod:`.intervals`)."""
+    from .intervals import rows_intervals
+
+    sample = [m for m in result["metrics"] if registry.get(m).level == "sample"]
+    rows = result["samples"]
+    result["intervals"] = rows_intervals(rows, sample, unit=unit)
+    by_label: Dict[Any, List[Mapping[str, Any]]] = {}
+    for r in rows:
+        by_label.setdefault(r["label"], []).append(r)
+    for c in (result.get("per_class") or {}).get("classes") or []:
+        ci = rows_intervals(by_label.get(c["label"], []), sample, unit=unit)
+        c["intervals"] = {m: {"low": e["low"], "high": e["high"]} for m, e in ci.items()}
 
 
 def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics: Sequence[str],
@@ -188,7 +225,8 @@ def _evaluate(items, total: int, specs: Mapping[str, Sequence[BoxSpec]], metrics
              f"inside the box in the ground truth ({_absent_listing(stream.absent)}); scored anyway because of "
              "--allow-absent-target (allow_absent_target=True)")
     world_size = 1 if distributed is None else distributed.world_size
-    result = _assemble(core, metrics, counts_extra, skipped, inputs, options, class_names, stuff, world_size, task)
+    result = _assemble(core, metrics, counts_extra, skipped, inputs, options, class_names, stuff, world_size, task,
+                       unit="file" if inputs.get("source") != "memory" else "map")
     result["checks"] = run_checks(result, checks, baseline, baseline_path)
     return result
 

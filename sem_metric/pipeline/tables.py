@@ -26,6 +26,7 @@ class MeanRow:
     mean: str                          # formatted (``Metric.format``)
     samples: Union[int, str]           # samples with a value, or ``"dataset"``
     total: Any = None                  # ``<name>_total`` when the metric has a ``total_unit``
+    interval: str = ""                 # ``[low, high]`` of ``result["intervals"]`` (``""`` without one)
 
 
 def means_rows(result: Mapping[str, Any]) -> List[MeanRow]:
@@ -36,8 +37,23 @@ def means_rows(result: Mapping[str, Any]) -> List[MeanRow]:
         n = (sum(1 for r in result.get("samples") or () if r.get(name) is not None)
              if m.level == "sample" else "dataset")
         rows.append(MeanRow(m, m.format((result.get("means") or {}).get(name)), n,
-                            result.get(f"{name}_total") if m.total_unit else None))
+                            result.get(f"{name}_total") if m.total_unit else None,
+                            interval_cell(m, (result.get("intervals") or {}).get(name))))
     return rows
+
+
+def interval_cell(spec: registry.Metric, entry: Optional[Mapping[str, Any]]) -> str:
+    """An interval (``result["intervals"][m]`` or a class's ``intervals[m]``) as ``[low, high]`` at the metric's
+    table precision; ``""`` when there is none."""
+    if not entry or entry.get("low") is None or entry.get("high") is None:
+        return ""
+    return f"[{spec.format(entry['low'])}, {spec.format(entry['high'])}]"
+
+
+def _level(result: Mapping[str, Any]) -> str:
+    """``"95% interval"`` (the level of the result's intervals), or ``""`` when it has none."""
+    levels = {e.get("level") for e in (result.get("intervals") or {}).values() if e}
+    return f"{100 * levels.pop():g}% interval" if len(levels) == 1 else ("interval" if levels else "")
 
 
 def per_class_rows(result: Mapping[str, Any]) -> Tuple[List[registry.Metric], List[Dict[str, Any]]]:
@@ -48,6 +64,7 @@ def per_class_rows(result: Mapping[str, Any]) -> Tuple[List[registry.Metric], Li
     metrics = [registry.get(m) for m in result.get("metrics", ()) if registry.get(m).level == "sample"]
     return metrics, [{"label": c["label"], "name": c.get("name"), "samples": c["samples"],
                       "means": [m.format((c["metrics"].get(m.name) or {}).get("mean")) for m in metrics],
+                      "intervals": [interval_cell(m, (c.get("intervals") or {}).get(m.name)) for m in metrics],
                       "note": sem_note(c), "reliability": c.get("sem_reliability"),
                       "recognition": recognition_cell(c.get("gt_recognition"))} for c in classes]
 
@@ -74,11 +91,21 @@ def means_text(result: Mapping[str, Any]) -> str:
         f"{c.get('pairs_without_boxes', 0)} without) | files pred {c.get('pred_files', '?')}, "
         f"gt {c.get('gt_files', '?')} | skipped {c.get('skipped', 0)}"
     ]
-    lines.append(f"{'metric':<7} {'mean':>12}  better")
-    for row in means_rows(result):
+    rows = means_rows(result)
+    level = _level(result)
+    width = max([len(level)] + [len(r.interval) for r in rows]) if level else 0
+    head = f"  {level:<{width}}" if level else ""
+    lines.append(f"{'metric':<7} {'mean':>12}{head}  better")
+    for row in rows:
         m = row.spec
         extra = f"   (total {row.total} {m.total_unit})" if m.total_unit and row.total is not None else ""
-        lines.append(f"{m.display_name:<7} {row.mean:>12}  {m.better:<6}{extra}".rstrip())
+        ci = f"  {row.interval:<{width}}" if level else ""
+        lines.append(f"{m.display_name:<7} {row.mean:>12}{ci}  {m.better:<6}{extra}".rstrip())
+    unit = {(e or {}).get("unit") for e in (result.get("intervals") or {}).values()} - {None}
+    if level and len(unit) == 1:
+        e = next(iter(result["intervals"].values()))
+        lines.append(f"intervals: {e['method']} over {e['n_units']} {unit.pop()}(s), {e['resamples']} resamples, "
+                     f"seed {e['seed']}")
     sem = (result.get("metadata") or {}).get("sem")
     if sem:
         clf = sem.get("classifier") or {}
@@ -105,9 +132,12 @@ def per_class_text(result: Mapping[str, Any]) -> str:
     rec = _with_recognition(pc)
     rows: List[Tuple[str, ...]] = [("label", "name", "n", *[m.display_name for m in metrics],
                                     *(["F@GT"] if rec else []), "")]
-    rows += [(str(c["label"]), c["name"] or "-", str(c["samples"]), *c["means"],
+    rows += [(str(c["label"]), c["name"] or "-", str(c["samples"]),
+              *[f"{v} {ci}".rstrip() for v, ci in zip(c["means"], c["intervals"])],
               *([c["recognition"]] if rec else []), c["note"]) for c in classes]
-    lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''})"]
+    level = _level(result)
+    lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''}"
+             f"{f'; mean [{level}]' if level and any(any(c['intervals']) for c in classes) else ''})"]
     lines += _aligned(rows, {0, 1, len(rows[0]) - 1})
     if rec:
         lines.append(RECOGNITION_LEGEND)

@@ -62,7 +62,7 @@ def test_json_schema_round_trip_and_csv(tiny, tmp_path, tiny_data):
     res = run(tiny + ["--json", jpath, "--per-sample", cpath, "--metrics", "nn,tiou,hamm"])
     assert res.exit_code == 0, res.output
     data = load_result(str(jpath))
-    assert set(data) == {"schema", "metrics", "means", "nn_total", "per_class", "counts", "skipped",
+    assert set(data) == {"schema", "metrics", "means", "intervals", "nn_total", "per_class", "counts", "skipped",
                          "pairs_without_boxes", "metadata", "runtime", "samples", "checks"}
     assert data["metrics"] == ["tiou", "hamm", "nn"]
     assert data["means"] == pytest.approx(tiny_data.MEANS, abs=1e-15)

@@ -124,7 +124,9 @@ def test_sharded_runs_merge_to_the_single_process_result(tmp_path, tiny_classifi
         assert a["sem"] == within("sem", b["sem"])
     for m in ("tiou", "hamm", "nn"):
         assert many["means"][m] == one["means"][m]
+        assert many["intervals"][m] == one["intervals"][m]           # issue 26: seeded, canonical unit order
     assert many["means"]["sem"] == within("sem", one["means"]["sem"])
+    assert many["intervals"]["sem"]["low"] == within("sem", one["intervals"]["sem"]["low"])
     assert many["means"]["sfd"] == within("sfd", one["means"]["sfd"])
     assert many["runtime"]["sem"]["identical_object_maps"] == one["runtime"]["sem"]["identical_object_maps"]
     assert many["runtime"]["sem"]["gt_cache"]["misses"] == one["runtime"]["sem"]["gt_cache"]["misses"]

@@ -218,6 +218,7 @@ def test_processes_gives_one_process_result_and_exit_codes(tmp_path, subprocess_
     assert b["metadata"]["world_size"] == 2
     for m in ("tiou", "hamm", "nn"):
         assert a["means"][m] == b["means"][m]
+        assert a["intervals"][m] == b["intervals"][m]          # issue 26: the same interval with 2 processes
     for m in ("sem", "sfd"):
         bound = registry.get(m).reproducibility.bound(a["means"][m])
         assert abs(a["means"][m] - b["means"][m]) <= bound
