@@ -50,6 +50,7 @@ _LAZY = {
     "frechet_distance": "sem.sfd",
     "ShapeStats": "sem.sfd",
     "SISMMetrics": "streaming",
+    "compare_results": "compare",
     "register_metric": "engine.plugins",
     "Result": "pipeline.result",
     "Metric": "registry",
