@@ -34,16 +34,20 @@ from .engine.core import merge_states as _merge_states
 from .engine.exact import FRAC_BITS, LIMB_BITS, N_LIMBS, exact_sum_limbs, limbs_to_float
 from .engine.exact import limbs_to_int as _limbs_to_int
 from .errors import InputError
+from .labelmap.box import check_batch_size
 
 __all__ = ["SISMMetrics", "DEFAULT_METRICS", "batch_state", "merge_states", "compute_from_state",
            "empty_state", "exact_sum_limbs", "limbs_to_float", "sync_state", "FRAC_BITS", "LIMB_BITS", "N_LIMBS"]
 
-DEFAULT_METRICS = ("tiou", "hamm", "nn", "sem")
+#: the registry's default metric set (:func:`sem_metric.registry.default_names`, what ``sem-score`` and
+#: ``evaluate_*`` compute without ``--metrics``); ``metrics=None`` in the constructors means the same set,
+#: with the defaults of plugins registered by then
+DEFAULT_METRICS = registry.default_names()
 _ = _limbs_to_int  # re-exported for tests and older callers
 
 
 def _spec(metrics: Any) -> list:
-    names = list(registry.parse_metrics(metrics if metrics is not None else DEFAULT_METRICS))
+    names = list(registry.parse_metrics(metrics))
     old = [m for m in names if not registry.get(m).engine_native]
     if old:
         raise InputError(f"SISMMetrics cannot stream {', '.join(map(repr, old))}: an old-style dataset class; "
@@ -170,9 +174,11 @@ class SISMMetrics:
         metric.reset()
 
     ``metrics``: names or ``"tiou,nn"`` (any registered metric whose entry declares its states; the
-    built-in ones and ``register_metric`` plugins do). ``classifier``: a loaded Sem classifier, else
-    ``weights`` (anything :func:`sem_metric.load_classifier` accepts; None = shipped) is loaded on
-    ``device`` when a metric needs it. ``batch_size``: classifier batch size. ``sync_on_compute``:
+    built-in ones and ``register_metric`` plugins do); None (the default): the registry's default set, as
+    ``sem-score`` without ``--metrics`` (tIOU, hamm, NN; Sem and SFD only when asked for).
+    ``classifier``: a loaded Sem classifier, else ``weights`` (anything :func:`sem_metric.load_classifier`
+    accepts; None = shipped) is loaded on ``device`` when a metric needs it. ``batch_size``: classifier
+    batch size (any integer type). ``sync_on_compute``:
     reduce over the ranks of an initialised ``torch.distributed`` group (``process_group``, default: the
     world) in :meth:`compute`; every rank must then call it. The local state is never modified by
     :meth:`compute`.
@@ -182,13 +188,11 @@ class SISMMetrics:
     bounds for Sem and SFD (float32 classifier, batch composition).
     """
 
-    def __init__(self, metrics: Any = DEFAULT_METRICS, classifier: Any = None, weights: Any = None,
+    def __init__(self, metrics: Any = None, classifier: Any = None, weights: Any = None,
                  device: Optional[str] = None, batch_size: int = 64, sync_on_compute: bool = True,
                  process_group: Any = None):
         self.metrics = tuple(_spec(metrics))
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.batch_size = batch_size
+        self.batch_size = batch_size = check_batch_size(batch_size)
         self.sync_on_compute = bool(sync_on_compute)
         self.process_group = process_group
         if any(registry.get(m).kind == "sem" for m in self.metrics):

@@ -21,7 +21,7 @@ except ImportError as e:  # pragma: no cover - exercised only without the extra
 
 from . import registry
 from .engine.core import declared_states
-from .streaming import DEFAULT_METRICS, SISMMetrics, compute_from_state
+from .streaming import SISMMetrics, compute_from_state
 
 __all__ = ["SISMMetric"]
 
@@ -29,8 +29,9 @@ __all__ = ["SISMMetric"]
 class SISMMetric(Metric):
     """torchmetrics version of :class:`sem_metric.SISMMetrics` (Sec. 4.1 metrics, Sem of Eq. 10, SFD, plugins).
 
-    ``SISMMetric(metrics=("tiou", "hamm", "nn", "sem"), classifier=None, weights=None, device=None,
-    batch_size=64, **torchmetrics_kwargs)``; ``update(preds, gts, boxes, labels)`` as in
+    ``SISMMetric(metrics=None, classifier=None, weights=None, device=None, batch_size=64,
+    **torchmetrics_kwargs)`` (``metrics=None``: the registry's default set, as ``sem-score``);
+    ``update(preds, gts, boxes, labels)`` as in
     :meth:`SISMMetrics.update`; ``compute()`` returns a dict of float64 tensors keyed by metric name
     plus ``n_samples`` (and ``nn_total``); an undefined mean (no sample) is NaN. Every declared state of
     every metric (:mod:`sem_metric.engine.states`) is one torchmetrics state, ``<metric>__<state>``, with
@@ -41,7 +42,7 @@ class SISMMetric(Metric):
     higher_is_better: Optional[bool] = None
     full_state_update = False
 
-    def __init__(self, metrics: Any = DEFAULT_METRICS, classifier: Any = None, weights: Any = None,
+    def __init__(self, metrics: Any = None, classifier: Any = None, weights: Any = None,
                  device: Optional[str] = None, batch_size: int = 64, **kwargs: Any):
         super().__init__(**kwargs)
         # a plain object (not an nn.Module attribute): the classifier is not part of this metric's state_dict

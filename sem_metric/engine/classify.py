@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..labelmap.box import check_batch_size
 from ..version import PREPROCESSING_VERSION, __version__
 from .batch import Batch
 
@@ -52,7 +53,7 @@ class ClassifierStage:
     def __init__(self, classifier: Any, batch_size: int, probs: bool, probs_all: bool, features_pred: bool,
                  features_gt: bool, gt_cache: Any = None, warn: Any = None):
         self.classifier = classifier
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         self.probs, self.probs_all = bool(probs), bool(probs_all)
         self.features_pred, self.features_gt = bool(features_pred), bool(features_gt)
         info = dict(getattr(classifier, "info", None) or {})

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import registry
 from ..errors import InputError
+from ..labelmap.box import check_batch_size
 from . import states as st
 from .batch import Batch
 from .exact import exact_total, limbs_to_float
@@ -111,7 +112,7 @@ class Engine:
         self.metrics = tuple(metrics)
         self.specs = [registry.get(m) for m in self.metrics]
         self.options = options
-        self.batch_size = int(getattr(options, "batch_size", None) or batch_size)
+        self.batch_size = check_batch_size(getattr(options, "batch_size", None) or batch_size)
         maps = [s for s in self.specs if s.level == "sample" and not s.needs]
         fused = [s for s in maps if s.function == f"sem_metric.labelmap.metrics:{FUSED_FUNCTIONS.get(s.name)}"]
         self.fused = fused if len(fused) > 1 else []

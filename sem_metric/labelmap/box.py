@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import InputError
 
-__all__ = ["Box", "BoxLike", "box_mask", "box_masks", "as_label_map", "as_label", "as_labels"]
+__all__ = ["Box", "BoxLike", "box_mask", "box_masks", "as_label_map", "as_label", "as_labels", "check_batch_size"]
 
 
 def _is_tensor(x: Any) -> bool:
@@ -338,3 +338,13 @@ def as_label(label: Any, name: str = "label") -> int:
     if value < 0:
         raise InputError(f"{name}: must be a non-negative class id, got {value}. {NEGATIVE_IDS_HINT}")
     return value
+
+
+def check_batch_size(batch_size: Any, what: str = "batch_size") -> int:
+    """THE check of a classifier batch size (how many objects F of Eq. 10 sees per forward pass), for every
+    entry point (``SISMMetrics``, ``SemOptions``, the Sem / SFD functions, the classifier stage): an integer
+    >= 1 of any integer type (``np.int64(32)`` is accepted; bool, float and str are refused with
+    :class:`InputError`). Returns it as an int. Torch-free, so label-map-only callers can run it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(f"{what} must be an integer >= 1, got {batch_size!r}")
+    return int(batch_size)

@@ -1,12 +1,12 @@
 """How the shape classifier is run in the evaluation pipeline: :class:`SemOptions` (Sem of Eq. 10, SFD, plugins)."""
 from __future__ import annotations
 
-import numbers
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional
 
 from ..errors import InputError
+from ..labelmap.box import check_batch_size
 
 __all__ = ["SemOptions"]
 
@@ -49,9 +49,7 @@ class SemOptions:
             value = cls(**value)
         elif not isinstance(value, cls):
             raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
-        bs = value.batch_size
-        if isinstance(bs, bool) or not isinstance(bs, numbers.Integral) or bs < 1:
-            raise InputError(f"sem_options: batch size must be an integer >= 1, got {bs!r}")
+        check_batch_size(value.batch_size, "sem_options: batch_size")
         return value
 
     def metadata(self) -> Dict[str, Any]:

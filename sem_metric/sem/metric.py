@@ -9,13 +9,13 @@ target-object maps of the prediction / ground truth inside the box, prepared by
 from __future__ import annotations
 
 import contextlib
-import numbers
 from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..errors import InputError
+from ..labelmap.box import check_batch_size  # noqa: F401 (the one batch-size check; its torch-free home)
 from .preprocess import classifier_inputs
 
 
@@ -29,12 +29,6 @@ def _classifier(classifier, device):
     return classifier
 
 
-def check_batch_size(batch_size) -> None:
-    """Refuse a classifier batch size that is not an integer >= 1 (:class:`InputError`)."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise InputError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-
-
 def forward_chunks(n: int, batch_size: int, one_remainder: bool = False) -> list[slice]:
     """The slices of ``n`` rows that F runs on: full batches of ``batch_size``, then the rest in
     descending powers of two (50 rows at batch size 64: 32 + 16 + 2).
@@ -44,7 +38,7 @@ def forward_chunks(n: int, batch_size: int, one_remainder: bool = False) -> list
     shape, so arbitrary remainders cost time and memory that grew with the run (issue 18).
     ``one_remainder``: the rest as one slice (a compiled classifier pads it to ``batch_size``).
     """
-    check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     full = n - n % batch_size
     out = [slice(start, start + batch_size) for start in range(0, full, batch_size)]
     start, rest = full, n - full
@@ -90,7 +84,7 @@ def probabilities_from_inputs(inputs: torch.Tensor, classifier, batch_size: int 
     Identical inputs are classified once (deduplicated by content), so they get bit-identical
     probabilities whatever the batch composition; this is what makes Sem exactly 0 on identical maps.
     """
-    check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     n = inputs.shape[0]
     num_classes = classifier.config.num_classes
     if n == 0:

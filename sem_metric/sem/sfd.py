@@ -149,7 +149,7 @@ def classifier_features(inputs: torch.Tensor, classifier, batch_size: int = 64,
     they get bit-identical features. With ``with_probs=True`` also returns ``Softmax(F_{-1}(x))`` of
     Eq. 10 from the same forward pass (the classifier head applied to these features).
     """
-    check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     net = _trunk(classifier)
     d = feature_dim(classifier)
     n = int(inputs.shape[0])
@@ -380,7 +380,7 @@ def shape_frechet_distance(preds: Sequence, gts: Sequence, boxes: Sequence, labe
         raise InputError(f"preds, gts, boxes, labels differ in length: {n}, {len(gts)}, {len(boxes)}, {len(labels)}")
     model = _resolve_classifier(classifier, device)
     stats = gt_stats if isinstance(gt_stats, ShapeStats) else None
-    acc = SFDAccumulator(model, batch_size=int(batch_size), gt_stats=None if stats is not None else gt_stats)
+    acc = SFDAccumulator(model, batch_size=batch_size, gt_stats=None if stats is not None else gt_stats)
     if stats is not None:
         stats.check("(ShapeStats)", _weights_sha(model), PREPROCESSING_VERSION)
         acc.use_stats(stats)

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..errors import InputError
+from ..labelmap.box import check_batch_size
 
 __all__ = ["SFDAccumulator"]
 
@@ -37,7 +38,7 @@ class SFDAccumulator:
         from .sfd import _resolve_classifier
 
         self.classifier = _resolve_classifier(classifier, device)
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         self._decls = registry.SFD_STATES
         self._stage = ClassifierStage(self.classifier, self.batch_size, False, False, True, True)
         dims = self._stage.dims()
@@ -58,7 +59,7 @@ class SFDAccumulator:
     @classmethod
     def from_sem_options(cls, classifier, sem_options) -> "SFDAccumulator":
         """Build from a loaded classifier and :class:`~sem_metric.pipeline.options.SemOptions`."""
-        return cls(classifier, batch_size=int(sem_options.batch_size), gt_stats=getattr(sem_options, "sfd_gt_stats", None))
+        return cls(classifier, batch_size=sem_options.batch_size, gt_stats=getattr(sem_options, "sfd_gt_stats", None))
 
     def update(self, preds: Sequence, gts: Sequence, boxes: Sequence, labels: Sequence[int]) -> None:
         """Add N samples (label maps, boxes ``(x0, y0, x1, y1)``, target labels), as for Sem (Eq. 10)."""

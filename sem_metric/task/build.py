@@ -31,6 +31,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from ..errors import InputError
+from ..labelmap.box import check_batch_size
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from . import sources
 from .digest import DIGEST_VERSION, map_content_sha256, task_digest
@@ -199,7 +200,7 @@ class _NullSem:
         info = getattr(self.model, "info", {}) or {}
         self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
                      "preprocessing_version": PREPROCESSING_VERSION}
-        self.batch_size = int(batch_size)
+        self.batch_size = check_batch_size(batch_size)
         self.pending: List[Tuple[Dict[str, Any], np.ndarray, np.ndarray, int]] = []
 
     def add(self, row: Dict[str, Any], seg_u: np.ndarray, seg_c: np.ndarray, box: Sequence[int], label: int) -> None:
