@@ -70,7 +70,7 @@ class _Command(Command):
 @score_options
 @click.pass_context
 def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, json_path, csv_path, per_class, class_names,
-         report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, allow_version_mismatch,
+         report_dir, report_k, fail_above, fail_below, baseline_path, tolerance, significance, allow_version_mismatch,
          allow_absent_target, allow_stuff_target, allow_unmatched, color_map_path, weights, weights_sha256, device, batch_size, threads,
          compile, gt_cache, sfd_gt_stats, processes, force_progress, quiet):  # noqa: A002 (click option name)
     """Entry point of ``sem-score`` (the user-facing help text is ``_HELP``)."""
@@ -99,7 +99,8 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
 
     check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
-                                 tolerances=tolerances, allow_version_mismatch=allow_version_mismatch)
+                                 tolerances=tolerances, allow_version_mismatch=allow_version_mismatch,
+                                 significance=significance)
     sem_options = None
     if classifier_needed:
         sem_options = SemOptions(weights=weights, sha256=weights_sha256, device=device, batch_size=batch_size or 64,
@@ -172,8 +173,8 @@ def _usage_checks(p: Mapping[str, Any], tolerance_given: bool) -> None:
         raise click.UsageError("--json and --per-sample cannot both write to stdout ('-')")
     if json_path and csv_path and json_path != "-" and os.path.abspath(json_path) == os.path.abspath(csv_path):
         raise click.UsageError("--json and --per-sample must be different files")
-    if p["baseline_path"] is None and (tolerance_given or p["allow_version_mismatch"]):
-        raise click.UsageError("--tolerance and --allow-version-mismatch need --baseline")
+    if p["baseline_path"] is None and (tolerance_given or p["allow_version_mismatch"] or p.get("significance")):
+        raise click.UsageError("--tolerance, --significance and --allow-version-mismatch need --baseline")
     if p["report_k"] is not None and p["report_dir"] is None:
         raise click.UsageError("--report-k needs --report DIR")
 

@@ -159,6 +159,10 @@ _OPTIONS = [
     click.option("--tolerance", multiple=True, metavar="X|METRIC=X", callback=_tolerance_cb,
                   help="Allowed worsening for --baseline, in metric units: X for all metrics and/or "
                        "METRIC=X for one (repeatable). Default 0."),
+    click.option("--significance", type=click.FloatRange(0, 1, min_open=True, max_open=True), metavar="ALPHA",
+                  help="With --baseline: a metric fails only when it is also worse in the paired test against the "
+                       "baseline's samples (sign flips over maps / files, p < ALPHA, e.g. 0.05); the check line "
+                       "gives the difference, its interval and p (sem-compare for the full comparison)."),
     click.option("--allow-version-mismatch", is_flag=True,
                   help="Compare with a baseline made with another metric-definition version, classifier weights "
                        "or preprocessing (warns instead of exiting 2)."),

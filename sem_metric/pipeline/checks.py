@@ -156,8 +156,25 @@ def _baseline_notes(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
     return notes
 
 
+def _paired_tests(current: Mapping[str, Any], baseline: Mapping[str, Any], metrics: Sequence[str],
+                  alpha: float) -> Dict[str, Dict[str, Any]]:
+    """``{metric: paired comparison}`` (:func:`sem_metric.compare.compare_metric`) of the sample-level ``metrics``
+    against the baseline's own samples; :class:`InputError` when the samples do not pair."""
+    from ..compare import _units, compare_metric, pair_samples
+
+    sample = [m for m in metrics if registry.get(m).level == "sample"]
+    if not sample:
+        return {}
+    try:
+        base_rows, cur_rows = pair_samples(baseline, current)
+    except InputError as e:
+        raise InputError(f"--significance compares the per-sample values of this run with the baseline's: {e}") from None
+    units, unit = _units(base_rows)
+    return {m: compare_metric(m, base_rows, cur_rows, units, unit, alpha) for m in sample}
+
+
 def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
-                   tolerances: Mapping[str, float] | float = 0.0
+                   tolerances: Mapping[str, float] | float = 0.0, significance: Optional[float] = None
                    ) -> Tuple[List[Check], List[str], List[str]]:
     """Regression check of ``current`` means against ``baseline`` means (Sec. 4.1 metrics, Eq. 10).
 
@@ -168,6 +185,11 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
     change of batch size, cache state, threads, processes or CPU never fails an unchanged run.
     Only metrics present in both results are compared. Returns ``(checks, version_mismatches, notes)``;
     deciding what to do with version mismatches (they make numbers incomparable) is the caller's job.
+
+    ``significance`` (``sem-score --significance ALPHA``, issue 26): a sample-level metric fails only when it
+    is worse by more than the tolerance plus bound *and* the paired sign-flip test over units against the
+    baseline's own samples (:func:`sem_metric.compare.compare_metric`) gives ``p < ALPHA``; the detail names
+    the difference, its paired interval and the p-value. Dataset-level metrics keep the tolerance rule.
     """
     if not isinstance(tolerances, Mapping):
         tolerances = {m: float(tolerances) for m in registry.METRICS}
@@ -175,6 +197,7 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
     base_means = baseline.get("means") or {}
     common = [m for m in registry.METRICS if m in cur_means and m in base_means]
     checks: List[Check] = []
+    tests = _paired_tests(current, baseline, common, significance) if significance is not None else {}
     for m in common:
         spec = registry.get(m)
         cur, base = cur_means[m], base_means[m]
@@ -191,6 +214,16 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
         allowed = f"tolerance {_fmt(user_tol)} + reproducibility bound {_fmt(slack)}" if slack else f"tolerance {_fmt(tol)}"
         detail = (f"{m} mean {_fmt(cur)} vs baseline {_fmt(base)}: {change} "
                   f"({allowed}, {spec.better} is better)")
+        test = tests.get(m)
+        if test is not None:     # --significance: worse beyond the tolerance AND p < alpha to fail
+            lo, hi = (_fmt(test[k]) for k in ("low", "high"))
+            passed = passed or not (test["p_value"] is not None and test["p_value"] < significance)
+            detail += (f"; paired difference {_fmt(test['diff'])}, {100 * test['level']:g}% interval [{lo}, {hi}] "
+                       f"over {test['n_units']} {test['unit']}(s), p = {test['p_value']:.4g} "
+                       f"(--significance {significance:g}: fails only when p < {significance:g} and worse "
+                       "beyond the tolerance)")
+        elif significance is not None:
+            detail += "; no paired test for a dataset-level metric (tolerance rule)"
         checks.append(Check("baseline", m, cur, limit, passed, detail))
     return checks, version_mismatches(current, baseline, common), _baseline_notes(current, baseline)
 
@@ -230,7 +263,8 @@ class CheckOptions:
 
     ``baseline`` is a result dict or the path of a result JSON; ``tolerances`` ``{metric: allowed
     worsening}`` (missing metrics: 0); ``allow_version_mismatch`` compares with a baseline whose
-    version keys differ instead of refusing the run.
+    version keys differ instead of refusing the run; ``significance`` (an alpha in (0, 1)): the baseline
+    check also needs a paired test with ``p < significance`` to fail (:func:`check_baseline`).
     """
 
     fail_above: Tuple[Tuple[str, float], ...] = ()
@@ -238,6 +272,7 @@ class CheckOptions:
     baseline: Any = None
     tolerances: Mapping[str, float] = field(default_factory=dict)
     allow_version_mismatch: bool = False
+    significance: Optional[float] = None
 
     def validate(self, metrics: Sequence[str]) -> None:
         """Refuse, before any work, thresholds on metrics that are not computed."""
@@ -268,7 +303,7 @@ def run_checks(result: Mapping[str, Any], options: CheckOptions,
     notes: List[str] = []
     if baseline is not None:
         where = f"baseline {baseline_path!r}" if baseline_path else "baseline"
-        bchecks, mismatches, notes = check_baseline(result, baseline, options.tolerances)
+        bchecks, mismatches, notes = check_baseline(result, baseline, options.tolerances, options.significance)
         if not bchecks:
             raise InputError(f"{where} has no metric in common with this run "
                              f"(baseline: {','.join(baseline['means']) or 'none'}; "
@@ -283,5 +318,6 @@ def run_checks(result: Mapping[str, Any], options: CheckOptions,
         "baseline": None if baseline is None else {
             "path": baseline_path, "version_mismatches": mismatches, "notes": notes,
             "tolerances": {m: float(options.tolerances.get(m, 0.0)) for m in result["metrics"]},
+            "significance": options.significance,
             "reproducibility_bounds": {m: registry.get(m).reproducibility.as_dict() for m in result["metrics"]}},
     }
