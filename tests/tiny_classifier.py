@@ -28,6 +28,9 @@ class _Trunk(nn.Module):
     def get_classifier(self):
         return self.head
 
+    def forward(self, x):
+        return self.forward_head(self.forward_features(x))
+
 
 class TinyFeatureClassifier(nn.Module):
     """Deterministic (seeded) 2-channel -> 80-class classifier with ``.net`` / ``.config`` / ``.info``."""

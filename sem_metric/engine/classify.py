@@ -23,7 +23,11 @@ from ..labelmap.box import check_batch_size
 from ..version import PREPROCESSING_VERSION, __version__
 from .batch import Batch
 
-__all__ = ["ClassifierStage", "load_stage_classifier"]
+__all__ = ["ClassifierStage", "load_stage_classifier", "COMPILED_NOT_USED"]
+
+#: ``runtime.sem.compiled_reason`` of a ``--compile`` run with a metric that needs F's penultimate features
+COMPILED_NOT_USED = ("not used: a metric needs F's penultimate features (SFD), which come from the eager network "
+                     "(forward_features / forward_head); --compile compiles the logits path only")
 
 
 def load_stage_classifier(options: Any) -> Any:
@@ -183,8 +187,14 @@ class ClassifierStage:
         return {"classifier": self.info, "preprocessing_version": PREPROCESSING_VERSION}
 
     def runtime(self) -> Dict[str, Any]:
-        """``runtime.sem``: device, batch size, identical object maps, ground-truth cache statistics."""
-        return {"device": self.device, "batch_size": self.batch_size,
-                "compiled": bool(getattr(self.classifier, "sem_compiled", False)),
-                "identical_object_maps": self.identical,
-                "gt_cache": None if self.cache is None else self.cache.stats()}
+        """``runtime.sem``: device, batch size, whether F's compiled graph ran (``compiled``; with the reason
+        when a compiled classifier was not used), identical object maps, ground-truth cache statistics."""
+        out = {"device": self.device, "batch_size": self.batch_size,
+               "compiled": bool(getattr(self.classifier, "sem_compiled", False)),
+               "identical_object_maps": self.identical,
+               "gt_cache": None if self.cache is None else self.cache.stats()}
+        if out["compiled"] and (self.features_pred or self.features_gt):
+            # compile_classifier compiles F's logits path; the features path calls the eager network
+            out["compiled"] = False
+            out["compiled_reason"] = COMPILED_NOT_USED
+        return out

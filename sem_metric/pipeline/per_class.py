@@ -30,8 +30,9 @@ The reliability file says how F did on COCO's held-out shapes; ``gt_recognition`
 the share of the class's ground-truth objects O^c whose top-1 class is the class's COCO counterpart.
 A class whose own ground-truth shapes F does not recognise (another dataset's masks, a low resolution)
 gives Sem values that say little about the prediction. Objects identical in prediction and ground truth
-are not classified in a run whose only classifier metric is Sem (Sem = 0 there without F), so they are
-not counted::
+are not counted, whatever the metrics (a run whose only classifier metric is Sem does not classify them:
+Sem = 0 there without F; with SFD they are classified but still left out), so the counts depend on the
+data only::
 
     "gt_recognition": None (Sem not computed) | {"coco_class": str | None, "classified": int,
                                                   "agree": int | None, "rate": float | None}

@@ -153,8 +153,9 @@ class Stream:
         if batch.probs_pred is not None:          # what --report shows (Result.top3): no second classifier pass
             from .result import top3_of
 
-            for q, pp, pg in zip(self.queue, batch.probs_pred, batch.probs_gt):
-                if np.isfinite(pp).all() and np.isfinite(pg).all():
+            # identical objects are left out whatever the metrics (F@GT's sample set; Sem = 0 without F)
+            for q, pp, pg, same in zip(self.queue, batch.probs_pred, batch.probs_gt, batch.identical):
+                if not same and np.isfinite(pp).all() and np.isfinite(pg).all():
                     q[4]["_top3"] = (top3_of(pg), top3_of(pp))
         self.queue, self.queue_bytes = [], 0
 

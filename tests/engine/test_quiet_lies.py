@@ -64,3 +64,57 @@ def test_one_batch_size_message_everywhere(bad, tiny_classifier):
                  lambda: ClassifierStage(tiny_classifier, bad, True, False, False, False)):
         with pytest.raises(InputError, match=msg):
             make()
+
+
+def _counting_compile(monkeypatch):
+    """torch.compile replaced by a 'compiled graph' that runs the network eagerly and counts its calls."""
+    from sem_metric.sem import classifier as clf
+
+    calls = []
+
+    def fake_compile(fn, **kw):
+        def graph(x):
+            calls.append(int(x.shape[0]))
+            return fn(x)
+        return graph
+
+    monkeypatch.setattr(clf.torch, "compile", fake_compile)
+    return calls
+
+
+def test_compile_with_sfd_records_that_the_compiled_graph_did_not_run(monkeypatch):
+    """--compile with SFD: the features path calls the eager network, so the result says compiled = false
+    and why; with Sem alone the compiled graph runs and the result says so."""
+    from tiny_classifier import TinyFeatureClassifier
+
+    from sem_metric.engine.classify import COMPILED_NOT_USED
+
+    calls = _counting_compile(monkeypatch)
+    samples, boxes = _samples(8)
+    opts = {"classifier": TinyFeatureClassifier(seed=0), "compile": True, "batch_size": 4}
+    r = evaluate_samples(samples, boxes, "sem", sem_options=opts)
+    assert calls and r["runtime"]["sem"]["compiled"] is True and "compiled_reason" not in r["runtime"]["sem"]
+    calls.clear()
+    r = evaluate_samples(samples, boxes, "sem,sfd", sem_options=opts)
+    assert calls == []                                              # the compiled graph ran 0 times
+    assert r["runtime"]["sem"]["compiled"] is False and r["runtime"]["sem"]["compiled_reason"] == COMPILED_NOT_USED
+    assert r["metadata"]["options"]["sem"]["compile"] is True       # what was asked stays recorded
+    # without --compile nothing is claimed
+    r = evaluate_samples(samples, boxes, "sem,sfd", sem_options={"classifier": TinyFeatureClassifier(seed=0)})
+    assert r["runtime"]["sem"]["compiled"] is False and "compiled_reason" not in r["runtime"]["sem"]
+
+
+def test_f_at_gt_counts_the_same_objects_whatever_the_metrics(tiny_classifier):
+    """F@GT (per-class gt_recognition) leaves identical objects out in every run: Sem alone does not classify
+    them, Sem + SFD does (for SFD's ground-truth features); the counts are the same."""
+    samples, boxes = _samples(9)
+    identical = sum(np.array_equal(p, g) for _, p, g in samples)
+    assert identical == 3
+    names = {5: "car"}
+    recs = {}
+    for metrics in ("sem", "sem,sfd", "tiou,sem,sfd"):
+        r = evaluate_samples(samples, boxes, metrics, sem_options={"classifier": tiny_classifier}, class_names=names)
+        (cls,) = r["per_class"]["classes"]
+        recs[metrics] = cls["gt_recognition"]
+    assert recs["sem"]["classified"] == len(samples) - identical
+    assert recs["sem"] == recs["sem,sfd"] == recs["tiou,sem,sfd"]
