@@ -53,7 +53,6 @@ _LAZY = {
     "compare_results": "compare",
     "register_metric": "engine.plugins",
     "Result": "pipeline.result",
-    "Metric": "registry",
     "State": "engine.states",
     "load_classifier": "sem.weights",
     "list_weights": "sem.weights",

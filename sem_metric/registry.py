@@ -11,11 +11,13 @@ comparability rule (:data:`VERSION_KEYS`), and the reference evaluation
 Two levels exist. A ``"sample"`` metric has one value per sample (one box); the run reports their
 mean (paper Sec. 4.1: tIOU, hamm, the mean number of noise pixels NN, Sem of Eq. 10). A
 ``"dataset"`` metric has one value per run, e.g. a Frechet distance between the distributions of
-predicted and ground-truth objects (``sfd``): its ``function`` names a class with ``update(preds, gts,
-boxes, labels)`` (called once per pair of maps) and ``compute() -> float``; for multi-process runs also
-``state()`` (picklable) and ``merge(state)``; optionally ``metadata()`` / ``runtime()`` (recorded under
-``metadata.dataset_metrics`` / ``runtime.dataset_metrics``) and, for kind ``"sem"``, a classmethod
-``from_sem_options(classifier, sem_options)`` (else it is built as ``cls(classifier=...)``).
+predicted and ground-truth objects (``sfd``). The engine (:mod:`sem_metric.engine`) runs both: a sample
+metric is a label-map ``function(preds, gts, boxes[, labels])`` or, when it ``needs`` the classifier's
+``"probs"`` / ``"features"``, ``update(batch) -> (N,)``; a dataset metric declares its ``states``
+(:class:`sem_metric.engine.states.State`, merged by their declared reduction across batches and
+processes) and pure ``update(batch, cfg) -> {state: increment}`` / ``finalize(state, cfg)`` (optional
+``setup(ctx) -> cfg``). (An old-style dataset class with ``update(preds, gts, boxes, labels)`` /
+``compute()`` still runs in the evaluation pipeline, not in ``SISMMetrics``; ``docs/ARCHITECTURE.md``.)
 
 This module imports nothing heavy (no numpy, no torch): functions are named by import path and
 loaded on first use.

@@ -40,26 +40,7 @@ from .box import (
     as_labels,
 )
 from ..errors import InputError
-from .kernels import (  # noqa: F401 (the per-region kernels; FUSED_FUNCTIONS is public here)
-    _DIRECT_BINS,
-    FUSED_FUNCTIONS,
-    _tiou_counts,
-    _tiou_value,
-    _tiou_region,
-    _hamm_region,
-    _code_dtype,
-    _pair_histogram,
-    _bincount_runs,
-    _index_of,
-    _noise_from_histogram,
-    _region_counts,
-    _noise_region,
-    _GROUP_BINS,
-    _GROUP_PIXELS,
-    _value_range,
-    _counts_many,
-    _count_group,
-)
+from .kernels import FUSED_FUNCTIONS, _counts_many, _hamm_region, _noise_region, _tiou_region  # FUSED_FUNCTIONS: public here
 
 __all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "validate_batch",
            "BoxCounts", "box_counts_batch", "labelmap_metrics_batch", "FUSED_FUNCTIONS"]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from .metric import check_batch_size, distinct_inputs, forward_chunks, inference
 from .preprocess import classifier_inputs
 
 __all__ = ["STATS_FORMAT", "sqrtm_psd", "frechet_distance", "classifier_features", "shape_features_batch",
-           "ShapeStats", "shape_stats", "shape_frechet_distance", "object_digest", "objects_digest", "Moments", "SFDAccumulator"]
+           "ShapeStats", "shape_stats", "shape_frechet_distance", "object_digest", "objects_digest", "SFDAccumulator"]
 
 STATS_FORMAT = "sem-metric-sfd-stats/1"
 _DIGEST_MOD = 1 << 256
@@ -209,39 +209,6 @@ def _set_digest(digest_sum: int, n: int) -> str:
 
 
 # ------------------------------------------------------------------------------ statistics
-class Moments:
-    """Sufficient statistics of a set of feature vectors: n, sum and sum of outer products (float64).
-
-    Adding or merging is a sum, so any chunking and any number of processes give the same totals
-    (up to float64 round-off). ``mean_cov()`` returns the mean and the unbiased covariance.
-    """
-
-    def __init__(self, dim: int):
-        self.dim = int(dim)
-        self.n = 0
-        self.sum = np.zeros(self.dim, dtype=np.float64)
-        self.outer = np.zeros((self.dim, self.dim), dtype=np.float64)
-
-    def add(self, features: np.ndarray) -> None:
-        f = np.asarray(features, dtype=np.float64)
-        if f.ndim != 2 or f.shape[1] != self.dim:
-            raise InputError(f"features: expected shape (N, {self.dim}), got {f.shape}")
-        self.n += int(f.shape[0])
-        self.sum += f.sum(axis=0)
-        self.outer += f.T @ f
-
-    def state(self) -> Dict[str, Any]:
-        return {"n": self.n, "sum": self.sum, "outer": self.outer}
-
-    def merge(self, state: Dict[str, Any]) -> None:
-        self.n += int(state["n"])
-        self.sum += np.asarray(state["sum"], dtype=np.float64)
-        self.outer += np.asarray(state["outer"], dtype=np.float64)
-
-    def mean_cov(self, what: str = "features") -> Tuple[np.ndarray, np.ndarray]:
-        return mean_cov_from_sums(self.n, self.sum, self.outer, what)
-
-
 def mean_cov_from_sums(n: int, s: np.ndarray, outer: np.ndarray, what: str = "features"
                        ) -> Tuple[np.ndarray, np.ndarray]:
     """Mean and unbiased covariance from ``n``, ``sum f`` and ``sum f f^T`` (float64, symmetrised)."""

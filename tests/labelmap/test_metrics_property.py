@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sem_metric.labelmap import kernels
 from sem_metric.labelmap import metrics as M
 
 DTYPES = [np.uint8, np.uint16, np.int32, np.int64, np.int8, np.uint32, np.uint64]
@@ -158,7 +159,7 @@ def test_grouped_counting_equals_per_box(monkeypatch, bins, pixels):
     counts = M.box_counts_batch(P, G, boxes, labels)
     for i, (p, g, b, lab) in enumerate(zip(P, G, boxes, labels)):
         x0, y0, x1, y1 = b
-        assert [int(c[i]) for c in counts] == list(M._region_counts(p[y0:y1, x0:x1], g[y0:y1, x0:x1], lab, None))
+        assert [int(c[i]) for c in counts] == list(kernels._region_counts(p[y0:y1, x0:x1], g[y0:y1, x0:x1], lab, None))
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64])
