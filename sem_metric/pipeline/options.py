@@ -49,7 +49,7 @@ class SemOptions:
             value = cls(**value)
         elif not isinstance(value, cls):
             raise InputError(f"sem_options: expected a SemOptions or a dict, got {type(value).__name__}")
-        check_batch_size(value.batch_size, "sem_options: batch_size")
+        check_batch_size(value.batch_size, "sem_options: batch size")
         return value
 
     def metadata(self) -> Dict[str, Any]:
