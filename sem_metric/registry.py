@@ -257,6 +257,8 @@ def _sfd_states() -> Tuple[Any, ...]:
 
 
 SFD_STATES = _sfd_states()
+_SKD = "sem_metric.engine.skd"
+from .engine.skd import SKD_STATES  # noqa: E402  (Shape KID's cat states; no numpy at import)
 
 #: name -> metric, in canonical (report) order.
 METRICS: Dict[str, Metric] = {m.name: m for m in (
@@ -272,6 +274,11 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
            version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,
            needs=("features",), update=f"{_BUILTIN}:sfd_update", finalize=f"{_BUILTIN}:sfd_finalize",
            setup=f"{_BUILTIN}:sfd_setup", states=SFD_STATES),
+    Metric("skd", "SKD", False, None, "beyond the paper (KID-style, Sem features; issue 26)",
+           kind="sem", level="dataset", default=False, decimals=5,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,
+           needs=("features",), update=f"{_SKD}:skd_update", finalize=f"{_SKD}:skd_finalize",
+           setup=f"{_SKD}:skd_setup", states=SKD_STATES),
 )}
 
 

@@ -13,7 +13,7 @@ from sem_metric.errors import InputError
 
 
 def test_entries_and_defaults():
-    assert tuple(registry.METRICS) == ("tiou", "hamm", "nn", "sem", "sfd")
+    assert tuple(registry.METRICS) == ("tiou", "hamm", "nn", "sem", "sfd", "skd")
     assert registry.default_names() == ("tiou", "hamm", "nn")
     nn = registry.get("nn")
     assert (nn.display_name, nn.higher_is_better, nn.integer, nn.level, nn.total_unit) == \

@@ -22,7 +22,7 @@ from sem_metric.sem.sfd import ShapeStats
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-METRICS = "tiou,hamm,nn,sem,sfd"
+METRICS = "tiou,hamm,nn,sem,sfd,skd"
 
 
 def _env():
@@ -128,6 +128,7 @@ def test_sharded_runs_merge_to_the_single_process_result(tmp_path, tiny_classifi
     assert many["means"]["sem"] == within("sem", one["means"]["sem"])
     assert many["intervals"]["sem"]["low"] == within("sem", one["intervals"]["sem"]["low"])
     assert many["means"]["sfd"] == within("sfd", one["means"]["sfd"])
+    assert many["means"]["skd"] == within("skd", one["means"]["skd"])      # cat states, rows sorted before the draws
     assert many["runtime"]["sem"]["identical_object_maps"] == one["runtime"]["sem"]["identical_object_maps"]
     assert many["runtime"]["sem"]["gt_cache"]["misses"] == one["runtime"]["sem"]["gt_cache"]["misses"]
     # rank 0 saved every rank's cache entries and the SFD statistics
