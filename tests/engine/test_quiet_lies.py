@@ -32,6 +32,16 @@ def test_sismmetrics_default_is_the_registry_default_set():
     assert m.classifier is None                       # the default set needs no classifier
     res = evaluate_samples(*_samples())
     assert tuple(res["metrics"]) == m.metrics         # what evaluate_* and sem-score compute by default
+    from sem_metric.streaming import DEFAULT_METRICS
+
+    assert DEFAULT_METRICS == m.metrics
+
+
+def test_torchmetrics_default_is_the_registry_default_set():
+    pytest.importorskip("torchmetrics", reason="the [torchmetrics] extra is not installed")
+    from sem_metric.torchmetrics import SISMMetric
+
+    assert SISMMetric().metric_names == registry.default_names()
 
 
 @pytest.mark.parametrize("good", [32, np.int64(32), np.int32(7), np.uint8(1)])
