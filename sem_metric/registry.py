@@ -69,6 +69,8 @@ VERSION_KEYS: Dict[str, VersionKey] = {
     "sem_weights_sha256": VersionKey("Sem classifier weights sha256", ("sem", "classifier", "sha256")),
     "sem_preprocessing_version": VersionKey(
         "Sem preprocessing version (PREPROCESSING_VERSION)", ("sem", "preprocessing_version")),
+    "sem_definition_version": VersionKey(
+        "Sem / SFD definition version (SEM_DEFINITION_VERSION)", ("sem", "definition_version")),
     # sem-score --task: every metric depends on which objects the task removes (sem_metric.task)
     "task_digest": VersionKey("SISM task digest (sem-task)", ("task", "digest"), every_metric=True),
 }
@@ -253,7 +255,9 @@ def _sfd_states() -> Tuple[Any, ...]:
         State(f"{side}_n", dtype="int64"), State(f"{side}_sum", shape=("features",)),
         State(f"{side}_outer", shape=("features", "features"))))
     # the order-independent ground-truth objects digest: 256-bit integers summed in 8 exact 32-bit limbs
-    return moments + (State("gt_digest", shape=(8,), dtype="int64"), State("gt_count", dtype="int64"))
+    # sem-2: the predictions' absence (1 - presence factor, summed exactly) and the count of empty ones
+    absence = (State("pred_absence", dtype="exact"), State("pred_missing", dtype="int64"))
+    return moments + (State("gt_digest", shape=(8,), dtype="int64"), State("gt_count", dtype="int64")) + absence
 
 
 SFD_STATES = _sfd_states()
@@ -267,11 +271,13 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
     Metric("nn", "NN", False, f"{_LABELMAP}:noise_count_batch", "Sec. 4.1 / Sec. 3.2 (noise pixels)",
            uses_label=False, integer=True, decimals=3, total_unit="noise pixels"),
     Metric("sem", "Sem", False, "sem_metric.sem.metric:compute_sem_batch", "Eq. 10", kind="sem", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SEM_REPRODUCIBILITY,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version"),
+           reproducibility=SEM_REPRODUCIBILITY,
            needs=("probs",), update=f"{_BUILTIN}:sem_update", identical_value=0.0),
     Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
            kind="sem", level="dataset", default=False,
-           version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,
+           version_keys=("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version"),
+           reproducibility=SFD_REPRODUCIBILITY,
            needs=("features",), update=f"{_BUILTIN}:sfd_update", finalize=f"{_BUILTIN}:sfd_finalize",
            setup=f"{_BUILTIN}:sfd_setup", states=SFD_STATES),
     Metric("skd", "SKD", False, None, "beyond the paper (KID-style, Sem features; issue 26)",

@@ -18,7 +18,8 @@ def test_entries_and_defaults():
     nn = registry.get("nn")
     assert (nn.display_name, nn.higher_is_better, nn.integer, nn.level, nn.total_unit) == \
         ("NN", False, True, "sample", "noise pixels")
-    assert registry.get("sem").version_keys == ("sem_weights_sha256", "sem_preprocessing_version")
+    assert registry.get("sem").version_keys == ("sem_weights_sha256", "sem_preprocessing_version",
+                                                "sem_definition_version")
     assert all(k in registry.VERSION_KEYS for m in registry.METRICS.values() for k in m.version_keys)
     with pytest.raises(InputError, match="tiou,hamm,nn,sem"):
         registry.get("iou")

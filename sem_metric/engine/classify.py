@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
-from ..version import PREPROCESSING_VERSION, __version__
+from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from .batch import Batch
 
 __all__ = ["ClassifierStage", "load_stage_classifier", "COMPILED_NOT_USED"]
@@ -183,8 +183,10 @@ class ClassifierStage:
 
     # ------------------------------------------------------------------ provenance
     def metadata(self) -> Dict[str, Any]:
-        """``metadata.sem``: the classifier's provenance and the preprocessing version (Eq. 10 inputs)."""
-        return {"classifier": self.info, "preprocessing_version": PREPROCESSING_VERSION}
+        """``metadata.sem``: the classifier's provenance, the preprocessing version (Eq. 10 inputs) and the
+        definition version (Eq. 10 + presence rule, :data:`sem_metric.version.SEM_DEFINITION_VERSION`)."""
+        return {"classifier": self.info, "preprocessing_version": PREPROCESSING_VERSION,
+                "definition_version": SEM_DEFINITION_VERSION}
 
     def runtime(self) -> Dict[str, Any]:
         """``runtime.sem``: device, batch size, whether F's compiled graph ran (``compiled``; with the reason

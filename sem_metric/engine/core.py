@@ -60,7 +60,7 @@ def merge_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Dict[str, Any]:
                         for m in a["metrics"]}}
 
 
-def _finalized(spec: registry.Metric, state: Mapping[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
+def finalized(spec: registry.Metric, state: Mapping[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
     """``finalize(state, cfg)`` as a dict; ``exact`` states are handed over as correctly rounded floats."""
     view = {s.name: limbs_to_float(state[s.name]) if s.dtype == "exact" else state[s.name] for s in spec.states}
     out = spec.resolve("finalize")(view, cfg)
@@ -83,7 +83,7 @@ def compute_state(state: Mapping[str, Any], metrics: Sequence[str], cfgs: Option
             if spec.total_unit:
                 totals[f"{m}_total"] = exact_total(s["sum"], spec.integer)
         elif s is not None and spec.engine_native:
-            out = _finalized(spec, s, dict((cfgs or {}).get(m) or {})) if n else {"value": None}
+            out = finalized(spec, s, dict((cfgs or {}).get(m) or {})) if n else {"value": None}
             values[m] = None if out["value"] is None else float(out["value"])
             if out.get("metadata") is not None:
                 meta[m] = out["metadata"]

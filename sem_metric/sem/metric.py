@@ -127,18 +127,38 @@ def shape_probabilities(seg, box, label: int, classifier=None, device: str | Non
     return shape_probabilities_batch([seg], [box], [label], classifier=classifier, device=device)[0]
 
 
-def sem_from_probabilities(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Eq. 10 from two probability arrays: ``0.5 * sum(|p - q|)`` along the last axis, clipped to [0, 1]."""
+def sem_from_probabilities(p: np.ndarray, q: np.ndarray, pred_area=None, gt_area=None) -> np.ndarray:
+    """Eq. 10 from two probability arrays: ``0.5 * sum(|p - q|)`` along the last axis, clipped to [0, 1].
+
+    With ``pred_area`` / ``gt_area`` (target-pixel counts of the predicted and true objects in the box)
+    the presence rule of definition ``sem-2`` applies (:mod:`sem_metric.sem.presence`):
+    ``Sem = 1 - pi * (1 - Eq. 10)``; an empty predicted object scores 1. Where ``pi = 1`` the value is
+    Eq. 10's, bit for bit. Without areas: Eq. 10 alone (F's part of the definition).
+    """
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     if p.shape != q.shape:
         raise InputError(f"probability arrays differ in shape: {p.shape} vs {q.shape}")
-    return np.clip(0.5 * np.abs(p - q).sum(axis=-1), 0.0, 1.0)
+    sem = np.clip(0.5 * np.abs(p - q).sum(axis=-1), 0.0, 1.0)
+    if pred_area is None and gt_area is None:
+        return sem
+    if pred_area is None or gt_area is None:
+        raise InputError("give both pred_area and gt_area (or neither)")
+    from .presence import presence_factor
+
+    pi = presence_factor(pred_area, gt_area)
+    if pi.shape != sem.shape:
+        raise InputError(f"areas have shape {pi.shape}, the probabilities give {sem.shape}")
+    # an absent object needs no classifier output: its probabilities may be missing (NaN)
+    partial = 1.0 - pi * (1.0 - np.nan_to_num(sem, nan=1.0))
+    return np.where(pi >= 1.0, sem, partial)
 
 
 def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: Sequence[int], classifier=None,
                       batch_size: int = 64, device: str | None = None) -> np.ndarray:
-    """Sem (Eq. 10) for each sample: ``0.5 * |Softmax(F(O_hat)) - Softmax(F(O^c))|_1``, in [0, 1].
+    """Sem (Eq. 10 with the presence rule, definition ``sem-2``) for each sample, in [0, 1]:
+    ``1 - pi * (1 - 0.5 * |Softmax(F(O_hat)) - Softmax(F(O^c))|_1)``, ``pi`` from the objects' areas
+    (:mod:`sem_metric.sem.presence`; an empty predicted object scores 1).
 
     Inputs are validated exactly like the label-map metrics
     (:func:`sem_metric.labelmap.metrics.validate_batch`): (N, H, W) integer arrays / tensors or
@@ -155,7 +175,15 @@ def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: S
     model = _classifier(classifier, device)
     inputs = classifier_inputs(list(P) + list(G), np.concatenate([B, B]), np.concatenate([lab, lab]))
     probs = probabilities_from_inputs(inputs, model, batch_size)
-    return sem_from_probabilities(probs[:n], probs[n:])
+    return sem_from_probabilities(probs[:n], probs[n:], _target_areas(P, B, lab), _target_areas(G, B, lab))
+
+
+def _target_areas(maps, boxes, labels) -> np.ndarray:
+    """|O| of Eq. 10 per sample: pixels of the target label inside the box."""
+    from ..labelmap.target_object import object_crop
+
+    return np.array([int(np.count_nonzero(object_crop(m, b, int(l)))) for m, b, l in zip(maps, boxes, labels)],
+                    dtype=np.int64)
 
 
 def compute_sem(pred, gt, box, label: int, classifier=None, device: str | None = None) -> float:

@@ -100,11 +100,12 @@ class SFDAccumulator:
         self._result = None
 
     def _finalized(self) -> Dict[str, Any]:
-        from ..engine.builtin import sfd_finalize
+        from .. import registry
+        from ..engine.core import finalized
 
         if self._result is None:
             self.flush()
-            self._result = sfd_finalize(self._state, self._cfg)
+            self._result = finalized(registry.get("sfd"), self._state, self._cfg)
         return self._result
 
     def gt_digest(self) -> str:

@@ -208,7 +208,7 @@ def test_accumulator_any_chunking_and_merge(tiny_classifier):
 def test_registry_entry():
     m = registry.get("sfd")
     assert (m.display_name, m.higher_is_better, m.kind, m.level, m.default) == ("SFD", False, "sem", "dataset", False)
-    assert m.version_keys == ("sem_weights_sha256", "sem_preprocessing_version")
+    assert m.version_keys == ("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version")
     assert "sfd" not in registry.default_names()
     assert m.resolve() is SFDAccumulator
 
