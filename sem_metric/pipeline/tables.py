@@ -136,8 +136,8 @@ def per_class_text(result: Mapping[str, Any]) -> str:
               *[f"{v} {ci}".rstrip() for v, ci in zip(c["means"], c["intervals"])],
               *([c["recognition"]] if rec else []), c["note"]) for c in classes]
     level = _level(result)
-    lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''}"
-             f"{f'; mean [{level}]' if level and any(any(c['intervals']) for c in classes) else ''})"]
+    lines = [f"per class ({len(classes)} target label{'s' if len(classes) != 1 else ''})"
+             f"{f': mean [{level}]' if level and any(any(c['intervals']) for c in classes) else ''}"]
     lines += _aligned(rows, {0, 1, len(rows[0]) - 1})
     if rec:
         lines.append(RECOGNITION_LEGEND)
@@ -167,9 +167,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], right: 
 
 def means_markdown(result: Mapping[str, Any], status: Mapping[str, str]) -> List[str]:
     """The means table in Markdown with a checks column (``status``: metric -> mark)."""
-    rows = [[r.spec.display_name, r.mean, r.spec.better, r.samples, status.get(r.spec.name, "")]
-            for r in means_rows(result)]
-    return markdown_table(["metric", "mean", "better", "samples", "checks"], rows, right=(1, 3))
+    mr = means_rows(result)
+    level = _level(result)
+    if not level:
+        rows = [[r.spec.display_name, r.mean, r.spec.better, r.samples, status.get(r.spec.name, "")] for r in mr]
+        return markdown_table(["metric", "mean", "better", "samples", "checks"], rows, right=(1, 3))
+    rows = [[r.spec.display_name, r.mean, r.interval or "-", r.spec.better, r.samples, status.get(r.spec.name, "")]
+            for r in mr]
+    return markdown_table(["metric", "mean", level, "better", "samples", "checks"], rows, right=(1, 2, 4))
 
 
 def per_class_markdown(result: Mapping[str, Any]) -> List[str]:
@@ -179,7 +184,8 @@ def per_class_markdown(result: Mapping[str, Any]) -> List[str]:
         return []
     with_sem = "sem" in result.get("metrics", ())
     rec = _with_recognition(result.get("per_class") or {})
-    rows = [[c["label"], c["name"] or "-", c["samples"], *c["means"], *([c["recognition"]] if rec else []),
+    rows = [[c["label"], c["name"] or "-", c["samples"], *[f"{v} {ci}".rstrip() for v, ci in zip(c["means"], c["intervals"])],
+             *([c["recognition"]] if rec else []),
              *([c["note"] or ("reliable" if c["reliability"] else "not assessed")] if with_sem else [])]
             for c in classes]
     return markdown_table(["label", "name", "samples", *[m.display_name for m in metrics], *(["F@GT"] if rec else []),
@@ -200,9 +206,12 @@ def html_row(cells: Sequence[str], tag: str = "td") -> str:
 def means_html(result: Mapping[str, Any]) -> str:
     """The means table (and the check lines) for the report page."""
     e = html_escape
-    out = ['<table id="summary">', html_row(["metric", "mean", "better", "samples", "defined in"], "th")]
+    level = _level(result)
+    out = ['<table id="summary">', html_row(["metric", "mean", *([e(level)] if level else []), "better", "samples",
+                                             "defined in"], "th")]
     for r in means_rows(result):
-        out.append(html_row([e(r.spec.display_name), f'<td class="num">{e(r.mean)}</td>', e(r.spec.better),
+        ci = [f'<td class="num">{e(r.interval or "-")}</td>'] if level else []
+        out.append(html_row([e(r.spec.display_name), f'<td class="num">{e(r.mean)}</td>', *ci, e(r.spec.better),
                              f'<td class="num">{e(r.samples)}</td>', e(r.spec.equation)]))
     out.append("</table>")
     checks = (result.get("checks") or {}).get("items") or []
