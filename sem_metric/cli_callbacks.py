@@ -11,7 +11,7 @@ import click
 from . import registry
 from .errors import InputError
 from .pipeline import checks as checks_mod
-from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, __version__
+from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 
 EXIT_OK = 0
 
@@ -85,7 +85,7 @@ def _version_cb(ctx, param, value):
 
     click.echo(f"sem-score {__version__} (label-map metrics {LABELMAP_METRICS_VERSION}; Sem weights "
                f"{DEFAULT_WEIGHTS} sha256 {list_weights()[DEFAULT_WEIGHTS][:12]}, preprocessing "
-               f"{PREPROCESSING_VERSION})")
+               f"{PREPROCESSING_VERSION}, definition {SEM_DEFINITION_VERSION})")
     ctx.exit(EXIT_OK)
 
 

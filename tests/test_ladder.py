@@ -1,7 +1,6 @@
-"""The ladder benchmark (benchmarks/validity/ladder.py, issue 24) on the shipped fixture ``examples/``:
-the rungs are built as documented, and the orders that Sem's definition sem-2 promises hold with the
-default weights (erased is the worst answer for every object, the shrink curve never falls, SFD of the
-erased set is above every other rung's set)."""
+"""The ladder benchmark (benchmarks/validity/ladder.py, issue 24): the rungs are built as documented and
+the order shares count as documented. The orders themselves are held on the shipped fixture by
+``tests/test_readme.py::test_ladder_commands``, which runs the README's command."""
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.validity.ladder import (  # noqa: E402
-    RUNGS, SHRINK, LadderObject, ellipse, fill_class, load_objects, order_share, rung_objects, run)
+    RUNGS, SHRINK, LadderObject, ellipse, fill_class, load_objects, order_share, rung_objects)
 
 
 def _objects():
@@ -59,20 +58,3 @@ def test_order_share_counts_strict_order_and_ties():
     v = {"a": np.array([1.0, 0.5, 0.2, np.nan]), "b": np.array([0.5, 0.5, 0.9, 0.1])}
     got = order_share(v, [("a", "b")], higher_is_better=True)
     assert got == {"in_order": 1 / 3, "ties": 1 / 3, "pairs": 3}
-
-
-@pytest.mark.usefixtures("one_torch_thread")
-def test_orders_hold_on_the_shipped_fixture():
-    from sem_metric.sem.weights import DEFAULT_WEIGHTS
-
-    res = run(_objects(), [DEFAULT_WEIGHTS], DEFAULT_WEIGHTS, log=lambda *_: None)
-    sem = res["metrics"][f"sem[{DEFAULT_WEIGHTS}]"]
-    assert sem["means"]["erased"] == 1.0                       # every erased object: Sem 1
-    assert sem["nonempty_before_erased"]["in_order"] == 1.0    # ... and strictly the worst answer
-    assert sem["shrink_curve_monotone"]
-    assert sem["degradation"]["in_order"] >= 0.9
-    tiou = res["metrics"]["tiou"]
-    assert tiou["shrink_curve_monotone"] and tiou["degradation"]["in_order"] >= 0.9   # specks of tiny objects tie
-    assert res["sfd"]["erased_above_every_other_rung"]
-    assert res["sfd"]["per_rung"]["erased"]["n_missing"] == 5
-    assert res["sfd"]["per_rung"]["identical"]["value"] == 0.0

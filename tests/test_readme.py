@@ -296,6 +296,7 @@ PERFORMANCE_COMMANDS = [
     ("python benchmarks/bench_classifier.py", ["--samples", "2", "--threads", "1", "--batch-sizes", "2",
                                                "--repeats", "1", "--no-compile", "--no-bf16"]),
     ("python benchmarks/bench_e2e.py", ["--sizes", "4", "--runs", "label_only"]),
+    ("python benchmarks/bench_intervals.py", ["--samples", "300", "--repeats", "1"]),
 ]
 for _prefix, _ in PERFORMANCE_COMMANDS:
     HANDLERS[_prefix] = "test_performance_commands"
@@ -523,3 +524,92 @@ def test_ci_task_example(tmp_path, one_torch_thread):
     _baseline_then_check(args, tmp_path)
     result = json.loads((tmp_path / "sem.json").read_text())
     assert result["checks"]["passed"] and result["metadata"]["task"]["protocol"] == "custom"
+
+
+# ------------------------------------------------------------------------------ comparing two models (issue 26)
+@handles("sem-score tasks/camvid-test/incomplete --task")
+@handles("sem-compare su.json camvid.json")
+@handles("sem-score predictions/camvid --baseline su.json --significance")
+def test_compare_commands(tmp_path, monkeypatch, one_torch_thread):
+    """The "Comparing two models" commands as written (label-map metrics only: Sem is the table's number), after
+    the README's task loop (build the task, write the ellipse model, score it)."""
+    _needs_data("camvid", "testannot")
+    (build,) = _command("sem-task build camvid-test")
+    assert _sem_task(shlex.split(build.replace("../shared/data", str(DATA)))[1:], tmp_path).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_block("predictions/camvid"), "README.md", "exec"), {})
+    fast = ["--metrics", "tiou,hamm,nn"]
+    for prefix in ("sem-score predictions/camvid --task", "sem-score tasks/camvid-test/incomplete --task"):
+        (cmd,) = _command(prefix)
+        res = _sem_score(shlex.split(cmd)[1:] + fast, tmp_path)
+        assert res.exit_code == 0, (cmd, res.stderr)
+    from sem_metric.compare import main as compare_main
+
+    (cmd,) = _command("sem-compare su.json camvid.json")
+    res = _invoke(compare_main, shlex.split(cmd)[1:], tmp_path)
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "compare.json").read_text())
+    assert out["unit"] == "source map" and out["n_units"] == 225 and out["samples"] == 686
+    assert out["metrics"]["tiou"]["verdict"] == "better" and out["metrics"]["nn"]["verdict"] == "same"
+    t = out["metrics"]["tiou"]
+    assert f"| tIOU | {t['base']:.4f} | {t['new']:.4f} | {t['diff']:+.4f} | [{t['low']:+.4f}, {t['high']:+.4f}]" in README
+    (cmd,) = _command("sem-score predictions/camvid --baseline su.json --significance")
+    res = _sem_score(shlex.split(cmd)[1:] + fast, tmp_path)
+    assert res.exit_code == 0, res.stderr
+    assert "PASS nn" in res.stderr and "p = " in res.stderr
+
+
+@handles("python benchmarks/interval_coverage.py")
+def test_interval_coverage_command(tmp_path, subprocess_env):
+    """As written, with tiny settings, on a task built from the example (custom protocol)."""
+    from sem_metric.task import build_task, custom_protocol
+
+    (cmd,) = _command("python benchmarks/interval_coverage.py")
+    words = shlex.split(cmd)
+    assert (ROOT / words[words.index("--out") + 1]).is_file(), "the README names a result file that is not there"
+    build_task(custom_protocol("5,6,7"), str(ROOT / "examples" / "gt"), str(tmp_path / "task"))
+    tiny = ["--task", str(tmp_path / "task"), "--metrics", "tiou,nn", "--maps", "2", "--trials", "3",
+            "--resamples", "20", "--permutations", "20", "--out", str(tmp_path / "c.json")]
+    subprocess.run([sys.executable, *words[1:], *tiny], cwd=ROOT, check=True, timeout=300, env=subprocess_env,
+                   capture_output=True)
+    res = json.loads((tmp_path / "c.json").read_text())
+    assert res["coverage"][0]["maps"] == 2 and set(res["random_halves"]["false_positive_rate"]) == {"tiou", "nn"}
+
+
+@handles("python benchmarks/validity/ladder.py")
+def test_ladder_commands(tmp_path, one_torch_thread):
+    """The ladder (issue 24): the README's CamVid table is the committed result, and the examples command,
+    run as written with the default weights only, holds the orders that definition sem-2 promises on the
+    shipped fixture (erased: Sem 1 and strictly the worst answer; the shrink curve never falls; SFD of the
+    erased set above every other rung's set) and reproduces the committed values within the bounds."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.validity.ladder import main as ladder_main
+    from sem_metric.sem.weights import DEFAULT_WEIGHTS
+
+    camvid, examples = (_command("python benchmarks/validity/ladder.py --task")[0],
+                        _command("python benchmarks/validity/ladder.py --gt")[0])
+    words = shlex.split(camvid)
+    committed = json.loads((ROOT / words[words.index("--out") + 1] / "ladder.json").read_text())
+    assert committed["n_objects"] == 686
+    for rung, shown in (("identical", "identical"), ("erased", "**erased**"), ("same_class", "same class (latent GT)")):
+        cells = [f"{committed['metrics'][m]['means'][rung]:.3f}" for m in ("tiou", "hamm", "nn")]
+        assert f"| {shown} | " + " | ".join(cells) + " |" in README, rung
+    sem = committed["metrics"][f"sem[{DEFAULT_WEIGHTS}]"]
+    assert sem["nonempty_before_erased"]["in_order"] == 1.0 and sem["degradation"]["in_order"] >= 0.95
+    assert committed["sfd"]["erased_above_every_other_rung"]
+
+    words = shlex.split(examples)
+    ref = json.loads((ROOT / words[words.index("--out") + 1] / "ladder.json").read_text())
+    args = words[2:words.index("--out")] + ["--weights", DEFAULT_WEIGHTS, "--out", str(tmp_path)]
+    assert ladder_main(args) == 0
+    res = json.loads((tmp_path / "ladder.json").read_text())
+    sem = res["metrics"][f"sem[{DEFAULT_WEIGHTS}]"]
+    assert sem["means"]["erased"] == 1.0 and sem["nonempty_before_erased"]["in_order"] == 1.0
+    assert sem["shrink_curve_monotone"] and sem["degradation"]["in_order"] >= 0.9
+    assert res["sfd"]["erased_above_every_other_rung"] and res["sfd"]["per_rung"]["erased"]["n_missing"] == 5
+    for rung, value in sem["means"].items():
+        assert value == within("sem", ref["metrics"][f"sem[{DEFAULT_WEIGHTS}]"]["means"][rung]), rung
+    for rung, entry in res["sfd"]["per_rung"].items():
+        assert entry["value"] == within("sfd", ref["sfd"]["per_rung"][rung]["value"]), rung
+    for m in ("tiou", "hamm", "nn"):
+        assert res["metrics"][m]["means"] == ref["metrics"][m]["means"]

@@ -35,7 +35,8 @@ Result dict (``schema == RESULT_SCHEMA``), top-level keys:
 ``skipped``           ``[{"file", "reason"}]`` unmatched files / boxes.json entries that were skipped
 ``pairs_without_boxes`` relative paths of pairs that have no box in boxes.json
 ``metadata``          deterministic description of how the numbers were produced: ``package_version``,
-                      ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version}``),
+                      ``labelmap_metrics_version``, ``sem`` (``None`` or ``{classifier, preprocessing_version,
+                      definition_version}``),
                       ``absent_target`` (``{count, first}``: boxes scored although their ground-truth region
                       has no pixel of their label; only with ``allow_absent_target``), ``inputs``,
                       ``options`` and ``world_size`` (1, or the number of processes under torchrun:

@@ -190,6 +190,7 @@ def _metadata_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> s
         ("Sem weights", f"{clf.get('name')} ({clf.get('source')})" if clf else "Sem not computed"),
         ("Sem weights sha256", clf.get("sha256") if clf else "-"),
         ("Sem preprocessing version", sem.get("preprocessing_version") if sem else "-"),
+        ("Sem definition version", sem.get("definition_version") if sem else "-"),
         ("predictions", inputs.get("pred_dir", inputs.get("source"))),
         ("ground truth", inputs.get("gt_dir", inputs.get("source"))),
         ("boxes", f"{inputs.get('boxes')} (sha256 {inputs.get('boxes_sha256')})" if inputs.get("boxes") else "-"),

@@ -69,7 +69,7 @@ def to_markdown(result: Mapping[str, Any], exit_code: Optional[int] = None, titl
     versions = [f"sem-metric {meta.get('package_version')}", f"label-map metrics {meta.get('labelmap_metrics_version')}"]
     if clf:
         versions.append(f"Sem weights {clf.get('name')} (sha256 `{str(clf.get('sha256'))[:12]}`), "
-                        f"preprocessing {sem.get('preprocessing_version')}")
+                        f"preprocessing {sem.get('preprocessing_version')}, definition {sem.get('definition_version')}")
     lines += ["", "<sub>" + " · ".join(_cell(v) for v in versions) + "</sub>", ""]
     return "\n".join(lines)
 

@@ -110,7 +110,8 @@ def means_text(result: Mapping[str, Any]) -> str:
     if sem:
         clf = sem.get("classifier") or {}
         sha = str(clf.get("sha256") or "?")[:12]
-        lines.append(f"Sem classifier {clf.get('name', '?')} (sha256 {sha}), preprocessing {sem.get('preprocessing_version')}")
+        lines.append(f"Sem classifier {clf.get('name', '?')} (sha256 {sha}), "
+                     f"preprocessing {sem.get('preprocessing_version')}, definition {sem.get('definition_version')}")
     return "\n".join(lines) + "\n"
 
 

@@ -194,12 +194,12 @@ class _NullSem:
 
     def __init__(self, weights: Any = None, classifier: Any = None, batch_size: int = 64):
         from ..sem.weights import load_classifier
-        from ..version import PREPROCESSING_VERSION
+        from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION
 
         self.model = classifier if classifier is not None else load_classifier(weights, device="cpu")
         info = getattr(self.model, "info", {}) or {}
         self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
-                     "preprocessing_version": PREPROCESSING_VERSION}
+                     "preprocessing_version": PREPROCESSING_VERSION, "definition_version": SEM_DEFINITION_VERSION}
         self.batch_size = check_batch_size(batch_size)
         self.pending: List[Tuple[Dict[str, Any], np.ndarray, np.ndarray, int]] = []
 
