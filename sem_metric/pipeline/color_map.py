@@ -13,6 +13,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from .json_file import read_json
 
 __all__ = ["ColorMap", "parse_color_map", "read_color_map", "load_color_map", "apply_color_map"]
 
@@ -79,8 +80,6 @@ def parse_color_map(data: Any, where: str = "color_map") -> ColorMap:
 
 def read_color_map(path: PathLike) -> ColorMap:
     """Read a ``--color-map`` JSON file (forms of :func:`parse_color_map`); an empty mapping is an error."""
-    from .io import read_json   # the one JSON reader (io imports this module)
-
     where = f"color map {os.fspath(path)!r}"
     out = parse_color_map(read_json(path, "color map"), where=where)
     if not out:

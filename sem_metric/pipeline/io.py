@@ -9,7 +9,6 @@ with :func:`validate_boxes` once its size is known.
 """
 from __future__ import annotations
 
-import json
 import numbers
 import os
 from dataclasses import dataclass
@@ -20,6 +19,9 @@ import numpy as np
 
 from ..errors import InputError
 from ..labelmap.box import Box, as_label, as_label_map
+from .color_map import ColorMap, load_color_map, parse_color_map, read_color_map  # noqa: F401 (public)
+from .color_map import _apply_color_map
+from .json_file import _no_duplicate_keys, read_json  # noqa: F401 (public: io.read_json)
 
 __all__ = ["read_label_map", "read_rgb_image", "parse_color_map", "read_color_map", "load_color_map", "pair_files",
            "BoxSpec", "parse_box_entry", "parse_boxes", "read_boxes", "validate_boxes", "read_json", "LABEL_EXTENSIONS"]
@@ -52,8 +54,6 @@ def _as_path(path: Any, what: str) -> Path:
 
 
 # --------------------------------------------------------------------------- colour maps (pipeline/color_map.py)
-from .color_map import ColorMap, load_color_map, parse_color_map, read_color_map  # noqa: E402,F401 (public)
-from .color_map import _apply_color_map  # noqa: E402
 
 
 # --------------------------------------------------------------------------- label maps
@@ -258,15 +258,6 @@ class BoxSpec:
     label: int
 
 
-def _no_duplicate_keys(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise InputError(f"duplicate key {k!r} in a JSON object")
-        out[k] = v
-    return out
-
-
 def _normalise_key(key: str, path: Path) -> str:
     k = key.strip().replace("\\", "/")
     pp = PurePosixPath(k)
@@ -276,27 +267,6 @@ def _normalise_key(key: str, path: Path) -> str:
             "directories, e.g. \"city/0001.png\""
         )
     return str(pp)
-
-
-def read_json(path: Union[str, os.PathLike], what: str, object_pairs_hook=None) -> Any:
-    """Parse a JSON input file (boxes, colour map, baseline result); every failure is an :class:`InputError`
-    naming ``what`` and the path (missing, a directory, unreadable, invalid JSON with line and column)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"{what} not found: {p} does not exist")
-    if p.is_dir():
-        raise InputError(f"{what} {p} is a directory, expected a JSON file")
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"cannot read {what} {p} ({type(e).__name__}: {e})") from None
-    try:
-        return json.loads(text, object_pairs_hook=object_pairs_hook)
-    except json.JSONDecodeError as e:
-        raise InputError(f"{what} {p} is not valid JSON: invalid JSON at line {e.lineno}, column {e.colno}: "
-                         f"{e.msg}") from None
-    except InputError as e:
-        raise InputError(f"{p}: {e}") from None
 
 
 _ENTRY_FORM = '{"bbox": [x0, y0, x1, y1], "label": id}'
