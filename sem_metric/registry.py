@@ -25,9 +25,12 @@ loaded on first use.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
+from .engine.states import State
 from .errors import InputError
 
 __all__ = ["Metric", "Reproducibility", "EXACT", "VersionKey", "METRICS", "VERSION_KEYS", "register", "unregister", "get", "names",
@@ -249,8 +252,6 @@ _BUILTIN = "sem_metric.engine.builtin"
 
 
 def _sfd_states() -> Tuple[Any, ...]:
-    from .engine.states import State
-
     moments = tuple(s for side in ("pred", "gt") for s in (
         State(f"{side}_n", dtype="int64"), State(f"{side}_sum", shape=("features",)),
         State(f"{side}_outer", shape=("features", "features"))))
@@ -300,11 +301,62 @@ def unregister(name: str) -> None:
     del METRICS[name]
 
 
-def _plugins() -> None:
-    """Load the plugin metrics once (entry points ``sem_metric.metrics``, ``SEM_METRIC_PLUGINS``)."""
-    from .engine.plugins import load_plugins
+# ----------------------------------------------------------------------------- plugin metrics
+# The registry loads its plugins itself (entry points, SEM_METRIC_PLUGINS) on first use;
+# sem_metric.engine.plugins is their public face (register_metric) and re-exports these names.
+ENTRY_POINT_GROUP = "sem_metric.metrics"
+ENV_VAR = "SEM_METRIC_PLUGINS"
+_plugins_loaded = False
+_imported_plugins: list = []
 
-    load_plugins()
+
+def register_metric(metric: Any = None, **fields: Any) -> Any:
+    """Register a metric (a :class:`Metric`, or its fields as keywords); returns it.
+
+    Registering the identical entry again is a no-op (a module imported twice); another entry under a
+    taken name is a ``ValueError``.
+    """
+    if metric is None:
+        metric = Metric(**fields)
+    elif fields:
+        raise TypeError("register_metric: pass a Metric or its fields, not both")
+    if METRICS.get(metric.name) == metric:
+        return metric
+    register(metric)
+    return metric
+
+
+def _register_all(obj: Any, where: str) -> None:
+    if callable(obj) and not isinstance(obj, Metric):
+        obj = obj()
+    items: Iterable[Any] = [obj] if isinstance(obj, Metric) else (obj or [])
+    for m in items:
+        if not isinstance(m, Metric):
+            raise TypeError(f"{where}: expected a sem_metric.registry.Metric, got {type(m).__name__}")
+        register_metric(m)
+
+
+def import_plugin(module: str) -> None:
+    """Import a plugin module (it registers its metrics at import); once per process."""
+    module = module.strip()
+    if module and module not in _imported_plugins:
+        importlib.import_module(module)
+        _imported_plugins.append(module)
+
+
+def load_plugins() -> None:
+    """Register the entry points of :data:`ENTRY_POINT_GROUP` and the modules in :data:`ENV_VAR` (once)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        _register_all(ep.load(), f"entry point {ep.name!r} ({ep.value})")
+    for module in os.environ.get(ENV_VAR, "").split(","):
+        import_plugin(module)
+
+
+_plugins = load_plugins
 
 
 def get(name: str) -> Metric:
