@@ -32,18 +32,18 @@ MAX_MODULE_LINES = 400
 # The documented layering, lowest first: a module may import its own layer or a lower one, never a
 # higher one. A module takes the layer of its longest matching prefix (relative to sem_metric).
 LAYERS: Tuple[Tuple[str, ...], ...] = (
-    # 0: the base: no sem_metric imports above it
+    # 0: the base (versions, errors, atomic writes, device, data root, the click conventions)
     ("version", "errors", "atomic", "lazy", "data_root", "device", "_allocator", "command"),
     # 1: label-map metrics (torch-free except context_torch)
     ("labelmap",),
-    # 2: the engine's data types (exact sums, states, batches)
-    ("engine.exact", "engine.states", "engine.batch", "engine._lazy"),
-    # 3: Sem and its classifier F
-    ("sem",),
-    # 4: the metric engine's metric functions and the registry that names them
-    ("engine.builtin", "engine.skd", "engine.sfd"),
+    # 2: the engine's torch-free foundations: exact sums, declared states, batches (and Shape KID's states,
+    #    which the registry declares)
+    ("engine.exact", "engine.states", "engine.batch", "engine._lazy", "engine.skd"),
+    # 3: THE metric registry (names functions by import path; imports nothing heavy)
     ("registry",),
-    # 5: the engine itself (classifier stage, core, plugins)
+    # 4: Sem and its classifier F
+    ("sem",),
+    # 5: the metric engine: SFD (engine.sfd*), Sem's engine function, the classifier stage, core, plugins
     ("engine",),
     # 6: the evaluation pipeline, streaming forms, tasks
     ("pipeline", "streaming", "torchmetrics", "distributed", "task"),
@@ -51,8 +51,9 @@ LAYERS: Tuple[Tuple[str, ...], ...] = (
     ("cli", "cli_callbacks", "launch", "compare"),
     # 8: built on the core, never imported by it
     ("training", "reference"),
-    # the package's lazy public API (imports on attribute access only)
-    ("__init__",),
+    # 9: the package's lazy public API (imports on attribute access only) and the compatibility modules that
+    #    re-export names from their new homes (nothing in the package imports them)
+    ("__init__", "sem.sfd", "sem.sfd_accumulator"),
 )
 
 

@@ -249,6 +249,7 @@ class Metric:
 
 _LABELMAP = "sem_metric.labelmap.metrics"
 _BUILTIN = "sem_metric.engine.builtin"
+_SFD = "sem_metric.engine.sfd"
 
 
 def _sfd_states() -> Tuple[Any, ...]:
@@ -275,12 +276,12 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
            version_keys=("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version"),
            reproducibility=SEM_REPRODUCIBILITY,
            needs=("probs",), update=f"{_BUILTIN}:sem_update", identical_value=0.0),
-    Metric("sfd", "SFD", False, "sem_metric.sem.sfd:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
+    Metric("sfd", "SFD", False, "sem_metric.engine.sfd_accumulator:SFDAccumulator", "beyond the paper (FID-style, Sem features)",
            kind="sem", level="dataset", default=False,
            version_keys=("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version"),
            reproducibility=SFD_REPRODUCIBILITY,
-           needs=("features",), update=f"{_BUILTIN}:sfd_update", finalize=f"{_BUILTIN}:sfd_finalize",
-           setup=f"{_BUILTIN}:sfd_setup", states=SFD_STATES),
+           needs=("features",), update=f"{_SFD}:sfd_update", finalize=f"{_SFD}:sfd_finalize",
+           setup=f"{_SFD}:sfd_setup", states=SFD_STATES),
     Metric("skd", "SKD", False, None, "beyond the paper (KID-style, Sem features; issue 26)",
            kind="sem", level="dataset", default=False, decimals=5,
            version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,

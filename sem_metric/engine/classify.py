@@ -20,6 +20,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
+from ..sem import features, metric  # modules: tests count F's forward passes by patching them
+from ..sem.preprocess import windows_from_crops
 from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from .batch import Batch
 
@@ -84,26 +86,20 @@ class ClassifierStage:
         """Run dimensions for declared states: ``classes`` and, when the network reports it, ``features``."""
         out = {"classes": int(getattr(getattr(self.classifier, "config", None), "num_classes", 0) or 0)}
         if self.features_pred or self.features_gt:
-            from ..sem.sfd import feature_dim
-
-            out["features"] = feature_dim(self.classifier)
+            out["features"] = features.feature_dim(self.classifier)
         return out
 
     # ------------------------------------------------------------------ one forward pass
     def _forward(self, objects: Sequence[np.ndarray]) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
-        from ..sem.metric import probabilities_from_inputs
-        from ..sem.preprocess import windows_from_crops
-        from ..sem.sfd import classifier_features
-
         if not objects:
             return None, None
         inputs = windows_from_crops(list(objects))
         if self.features_pred or self.features_gt:
             if self.probs:
-                feats, probs = classifier_features(inputs, self.classifier, self.batch_size, with_probs=True)
+                feats, probs = features.classifier_features(inputs, self.classifier, self.batch_size, with_probs=True)
                 return probs, feats
-            return None, classifier_features(inputs, self.classifier, self.batch_size)
-        return probabilities_from_inputs(inputs, self.classifier, batch_size=self.batch_size), None
+            return None, features.classifier_features(inputs, self.classifier, self.batch_size)
+        return metric.probabilities_from_inputs(inputs, self.classifier, batch_size=self.batch_size), None
 
     def _cached(self, probs_rows: np.ndarray, keys: Optional[Sequence[str]], n: int
                 ) -> Tuple[Optional[np.ndarray], np.ndarray]:

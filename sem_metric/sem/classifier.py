@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import SemMetricError
+from ..registry import SEM_REPRODUCIBILITY
 from .classes import NUM_CLASSES
 from .gated_conv import GatedConv2d
 
@@ -135,9 +137,6 @@ def verify_compiled_outputs(compiled_logits: torch.Tensor, eager_logits: torch.T
     machines (torch 2.14.1 with ``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512 CPU); that run is refused with
     a :class:`sem_metric.errors.SemMetricError` instead of scoring.
     """
-    from ..errors import SemMetricError
-    from ..registry import SEM_REPRODUCIBILITY
-
     p = torch.softmax(compiled_logits.detach().double(), dim=1)
     q = torch.softmax(eager_logits.detach().double(), dim=1)
     dist = 0.5 * (p - q).abs().sum(dim=1)

@@ -12,7 +12,7 @@ from conftest import EXAMPLES
 def _count_windows(monkeypatch):
     """Count the windows every classifier forward of the package sees (probabilities and features paths)."""
     import sem_metric.sem.metric as metric
-    import sem_metric.sem.sfd as sfd
+    import sem_metric.sem.features as sfd
 
     seen = []
     real_probs, real_feats = metric.probabilities_from_inputs, sfd.classifier_features
