@@ -46,7 +46,10 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 from .. import registry
 from ..engine.exact import exact_mean
 from ..errors import InputError
+from ..sem.classes import COCO_CLASSES
 from .class_names import ClassNames, coco_counterpart
+from .json_file import read_json
+from .tables import per_class_text, sem_note  # noqa: F401 (sem_note: the tables' flag, re-exported)
 
 __all__ = ["RELIABILITY_SUFFIX", "read_reliability", "find_reliability", "per_class_breakdown", "format_per_class",
            "sem_note", "gt_recognition"]
@@ -62,8 +65,6 @@ def read_reliability(path: "str | os.PathLike[str]") -> Dict[str, Any]:
     Returns ``{"file", "weights_sha256", "rule", "classes": {coco name: record}}``; a malformed file is
     an :class:`InputError` naming it.
     """
-    from .io import read_json
-
     where = f"reliability file {os.fspath(path)!r}"
     data = read_json(path, "reliability file")
     weights = data.get("weights") if isinstance(data, dict) else None
@@ -139,21 +140,11 @@ def _assess(name: Optional[str], reliability: Mapping[str, Any]) -> Dict[str, An
 def gt_recognition(name: Optional[str], top1: Sequence[Optional[int]]) -> Dict[str, Any]:
     """How often F's top-1 on this run's ground-truth objects of one class (``top1``: COCO indices, None
     where F did not run) is the class's COCO counterpart (module docstring; Eq. 10's O^c)."""
-    from ..sem.classes import COCO_CLASSES
-
     coco = coco_counterpart(name)
     seen = [int(t) for t in top1 if t is not None]
     agree = None if coco is None else sum(COCO_CLASSES[t] == coco for t in seen)
     return {"coco_class": coco, "classified": len(seen), "agree": agree,
             "rate": None if agree is None or not seen else agree / len(seen)}
-
-
-def sem_note(entry: Mapping[str, Any]) -> str:
-    """Short flag for tables: ``""`` (reliable or not assessed), ``"Sem: weak"`` or ``"Sem: unknown"``."""
-    rel = entry.get("sem_reliability")
-    if not rel or rel.get("status") == "reliable":
-        return ""
-    return f"Sem: {rel['status']}"
 
 
 # ------------------------------------------------------------------------------------ breakdown
@@ -205,6 +196,4 @@ def per_class_breakdown(samples: Sequence[Mapping[str, Any]], metrics: Iterable[
 def format_per_class(result: Mapping[str, Any]) -> str:
     """The ``--per-class`` table: one line per target label (id, name, samples, each metric's mean),
     with a ``Sem: weak`` / ``Sem: unknown`` flag where the classifier is not reliable for the class."""
-    from .tables import per_class_text
-
     return per_class_text(result)

@@ -56,10 +56,16 @@ def _level(result: Mapping[str, Any]) -> str:
     return f"{100 * levels.pop():g}% interval" if len(levels) == 1 else ("interval" if levels else "")
 
 
+def sem_note(entry: Mapping[str, Any]) -> str:
+    """Short flag for tables: ``""`` (reliable or not assessed), ``"Sem: weak"`` or ``"Sem: unknown"``."""
+    rel = entry.get("sem_reliability")
+    if not rel or rel.get("status") == "reliable":
+        return ""
+    return f"Sem: {rel['status']}"
+
+
 def per_class_rows(result: Mapping[str, Any]) -> Tuple[List[registry.Metric], List[Dict[str, Any]]]:
     """The sample-level metrics and one row per target label: label, name, samples, formatted means, Sem note."""
-    from .per_class import sem_note
-
     classes = (result.get("per_class") or {}).get("classes") or []
     metrics = [registry.get(m) for m in result.get("metrics", ()) if registry.get(m).level == "sample"]
     return metrics, [{"label": c["label"], "name": c.get("name"), "samples": c["samples"],
