@@ -252,7 +252,8 @@ def per_class_html(result: Mapping[str, Any], names: Optional[Any] = None) -> st
     for c in classes:
         name = c["name"] or (names.name(c["label"]) if names is not None else None) or "-"
         out.append(html_row([f'<td class="num">{e(c["label"])}</td>', e(name), f'<td class="num">{c["samples"]}</td>',
-                             *[f'<td class="num">{e(v)}</td>' for v in c["means"]],
+                             *[f'<td class="num">{e(v)}' + (f'<br><small>{e(ci)}</small>' if ci else '') + '</td>'
+                               for v, ci in zip(c["means"], c["intervals"])],
                              *([f'<td class="num">{e(c["recognition"])}</td>'] if rec else []), _reliability_cell(c)]))
     out.append("</table>")
     if rec:
