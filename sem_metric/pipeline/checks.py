@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .. import registry
 from ..errors import InputError
+from .paired import _units, compare_metric, pair_samples
 
 __all__ = ["Check", "CheckOptions", "parse_threshold", "parse_tolerances", "check_thresholds",
            "version_mismatches", "check_baseline", "validate_result", "load_result", "run_checks"]
@@ -158,10 +159,8 @@ def _baseline_notes(current: Mapping[str, Any], baseline: Mapping[str, Any]) -> 
 
 def _paired_tests(current: Mapping[str, Any], baseline: Mapping[str, Any], metrics: Sequence[str],
                   alpha: float) -> Dict[str, Dict[str, Any]]:
-    """``{metric: paired comparison}`` (:func:`sem_metric.compare.compare_metric`) of the sample-level ``metrics``
+    """``{metric: paired comparison}`` (:func:`sem_metric.pipeline.paired.compare_metric`) of the sample-level ``metrics``
     against the baseline's own samples; :class:`InputError` when the samples do not pair."""
-    from ..compare import _units, compare_metric, pair_samples
-
     sample = [m for m in metrics if registry.get(m).level == "sample"]
     if not sample:
         return {}
@@ -188,7 +187,7 @@ def check_baseline(current: Mapping[str, Any], baseline: Mapping[str, Any],
 
     ``significance`` (``sem-score --significance ALPHA``, issue 26): a sample-level metric fails only when it
     is worse by more than the tolerance plus bound *and* the paired sign-flip test over units against the
-    baseline's own samples (:func:`sem_metric.compare.compare_metric`) gives ``p < ALPHA``; the detail names
+    baseline's own samples (:func:`sem_metric.pipeline.paired.compare_metric`) gives ``p < ALPHA``; the detail names
     the difference, its paired interval and the p-value. Dataset-level metrics keep the tolerance rule.
     """
     if not isinstance(tolerances, Mapping):
