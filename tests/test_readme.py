@@ -297,6 +297,7 @@ PERFORMANCE_COMMANDS = [
                                                "--repeats", "1", "--no-compile", "--no-bf16"]),
     ("python benchmarks/bench_e2e.py", ["--sizes", "4", "--runs", "label_only"]),
     ("python benchmarks/bench_intervals.py", ["--samples", "300", "--repeats", "1"]),
+    ("python benchmarks/bench_skd.py", ["--objects", "40", "--dim", "8", "--subsets", "3"]),
 ]
 for _prefix, _ in PERFORMANCE_COMMANDS:
     HANDLERS[_prefix] = "test_performance_commands"
