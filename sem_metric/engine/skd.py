@@ -12,7 +12,7 @@ deviation. Unlike SFD (a Frechet distance of Gaussian fits, biased upward at sma
 samples of one distribution at every N, and it can be slightly negative.
 
 Registered in :data:`sem_metric.registry.METRICS` as a dataset-level metric: it keeps the features themselves
-(``cat`` states: 2 x N x D float64, 205 MB at 10,000 objects with D = 1280) so that it is exact across
+(``cat`` states: 2 x N x D float64, 195 MiB at 10,000 objects with D = 1280; benchmarks/bench_skd.py) so that it is exact across
 processes: :func:`skd_finalize` sorts each side's rows into a canonical order before drawing the subsets, so
 the rank order of the concatenation does not matter.
 """
