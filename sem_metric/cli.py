@@ -18,10 +18,16 @@ from typing import Any, Dict, Mapping
 import click
 
 from . import registry
+from ._allocator import keep_freed_memory
 from .cli_callbacks import _Progress, score_options
 from .command import Command
+from .distributed import init_from_env, torchrun_world_size
 from .errors import EXIT_BAD_INPUT, InputError, SemMetricError
+from .launch import launch_workers, record_exit_code
 from .pipeline import report
+from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
+from .pipeline.html_report import write_report
+from .pipeline.per_class import format_per_class
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
@@ -79,14 +85,10 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     classifier_needed = any(registry.get(m).kind == "sem" for m in metrics)
     # ---- --processes N: start N workers running this command (they see torchrun's environment)
     if processes > 1 and _torchrun_world_size() == 1:
-        from .launch import launch_workers
-
         ctx.exit(launch_workers(ctx.command.raw_args, processes, threads))
     # ---- torchrun: join the process group; rank 0 alone prints, warns and writes
     dist = None
     if _torchrun_world_size() > 1:
-        from .distributed import init_from_env
-
         try:
             dist, device = init_from_env(device, uses_device=classifier_needed)
         except SemMetricError as e:
@@ -95,8 +97,6 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     main_rank = dist is None or dist.is_main
     warn = _warn if main_rank else (lambda msg: None)
     _prepare_classifier(ctx.params, classifier_needed, warn)
-
-    from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
 
     check_options = CheckOptions(fail_above=fail_above, fail_below=fail_below, baseline=baseline_path,
                                  tolerances=tolerances, allow_version_mismatch=allow_version_mismatch,
@@ -134,8 +134,6 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
             progress.close()
     if dist is not None:
         if dist.is_main:
-            from .launch import record_exit_code
-
             record_exit_code(code)  # for --processes: kept even if a worker crashes in teardown
         code = dist.finish(code)  # every rank exits with rank 0's code
     ctx.exit(code)
@@ -154,8 +152,6 @@ def _prepare_classifier(p: Mapping[str, Any], needed: bool, warn) -> None:
 
         torch.set_num_threads(p["threads"])
     if needed:
-        from ._allocator import keep_freed_memory
-
         keep_freed_memory()  # eager classifier: no page faults on every activation (see _allocator)
 
 
@@ -180,8 +176,6 @@ def _usage_checks(p: Mapping[str, Any], tolerance_given: bool) -> None:
 
 
 def _torchrun_world_size() -> int:
-    from .distributed import torchrun_world_size
-
     return torchrun_world_size()
 
 
@@ -205,8 +199,6 @@ def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, 
 
     The ``--report`` folder is written first, so that a run ending with exit 2 writes no --json / CSV."""
     if report_options is not None:
-        from .pipeline.html_report import write_report
-
         try:
             write_report(result, **report_options)
         except SemMetricError as e:
@@ -225,8 +217,6 @@ def _write_and_report(result: Dict[str, Any], json_path, csv_path, quiet: bool, 
     if not quiet:
         click.echo(report.format_table(result), nl=False, err="-" in (json_path, csv_path))
         if per_class:
-            from .pipeline.per_class import format_per_class
-
             click.echo(format_per_class(result), nl=False, err="-" in (json_path, csv_path))
         for s in result["skipped"]:
             click.echo(f"skipped {s['file']}: {s['reason']}", err=True)

@@ -9,8 +9,10 @@ import sys
 import click
 
 from . import registry
+from .engine.plugins import import_plugin
 from .errors import InputError
 from .pipeline import checks as checks_mod
+from .sem.weights import DEFAULT_WEIGHTS, list_weights
 from .version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 
 EXIT_OK = 0
@@ -26,8 +28,6 @@ def _metrics_cb(ctx, param, value):
 
 def _plugin_cb(ctx, param, value):
     """--plugin MODULE: import plugin modules (they register metrics) before --metrics is parsed."""
-    from .engine.plugins import import_plugin
-
     for module in value:
         try:
             import_plugin(module)
@@ -81,7 +81,6 @@ _report_cb = _checked_by("pipeline.html_report", "check_report_dir")
 def _version_cb(ctx, param, value):
     if not value or ctx.resilient_parsing:
         return
-    from .sem.weights import DEFAULT_WEIGHTS, list_weights
 
     click.echo(f"sem-score {__version__} (label-map metrics {LABELMAP_METRICS_VERSION}; Sem weights "
                f"{DEFAULT_WEIGHTS} sha256 {list_weights()[DEFAULT_WEIGHTS][:12]}, preprocessing "

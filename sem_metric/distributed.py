@@ -19,6 +19,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional, Tuple
 
+from .device import resolve_device
 from .errors import InputError, SemMetricError, WeightsError
 
 __all__ = ["Distributed", "torchrun_world_size", "init_from_env", "current"]
@@ -134,8 +135,6 @@ def init_from_env(device: Optional[str] = None, uses_device: bool = True) -> Tup
         raise InputError(f"WORLD_SIZE is set but the torchrun environment is incomplete ({e}); launch with "
                          "`torchrun --nproc-per-node N --no-python sem-score ...`") from None
     if uses_device:
-        from .device import resolve_device
-
         device = resolve_device(device, local_rank)
     cuda = uses_device and device is not None and str(device).startswith("cuda")
     backend = "nccl" if cuda else "gloo"

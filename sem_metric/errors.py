@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from importlib import metadata
 from typing import Callable, Dict, List, Optional
 
 #: exit status of a command that was refused (bad usage / bad input) or interrupted (Ctrl-C)
@@ -80,7 +81,6 @@ def dependency_failure(exc: BaseException) -> Optional[str]:
     failed = _failed_dependency(exc)
     if failed is None:
         return None
-    from importlib import metadata  # error path only
 
     versions: Dict[str, Optional[str]] = {}
     for name in DEPENDENCIES:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import shutil
+import signal
 import socket
 import sys
 import tempfile
 from contextlib import contextmanager
 from typing import Iterator, List, Mapping, Optional, Sequence
 
+from .atomic import atomic_write
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 
 __all__ = ["launch_workers", "worker_threads", "code_from_failures", "record_exit_code", "EXIT_CODE_FILE_ENV"]
@@ -91,8 +92,6 @@ def record_exit_code(code: int) -> None:
     """
     path = os.environ.get(EXIT_CODE_FILE_ENV)
     if path:
-        from .atomic import atomic_write
-
         atomic_write(path, lambda f: f.write(str(int(code))), what="exit code")
 
 

@@ -28,13 +28,13 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from . import registry
-from .engine.core import Engine, compute_state, declared_states
-from .engine.core import empty_state as _empty_state
-from .engine.core import merge_states as _merge_states
-from .engine.exact import FRAC_BITS, LIMB_BITS, N_LIMBS, exact_sum_limbs, limbs_to_float
-from .engine.exact import limbs_to_int as _limbs_to_int
+from .engine.core import (Engine, compute_state, declared_states, empty_state as _empty_state,
+                          merge_states as _merge_states)
+from .engine.exact import FRAC_BITS, LIMB_BITS, N_LIMBS, exact_sum_limbs, limbs_to_float, limbs_to_int as _limbs_to_int
 from .errors import InputError
-from .labelmap.box import check_batch_size
+from .labelmap.box import _coerce_boxes, as_labels, check_batch_size
+from .labelmap.metrics import _as_maps
+from .sem.weights import load_classifier, resolve_device
 
 __all__ = ["SISMMetrics", "DEFAULT_METRICS", "batch_state", "merge_states", "compute_from_state",
            "empty_state", "exact_sum_limbs", "limbs_to_float", "sync_state", "FRAC_BITS", "LIMB_BITS", "N_LIMBS"]
@@ -69,9 +69,6 @@ def empty_state(metrics: Sequence[str], feature_dim: Optional[int] = None, dims:
 
 def _as_batch(preds: Any, gts: Any, boxes: Any, labels: Any):
     """Validated batch: maps as an (N, H, W) numpy stack or list of 2-D arrays, (N, 4) boxes, (N,) labels."""
-    from .labelmap.box import _coerce_boxes, as_labels
-    from .labelmap.metrics import _as_maps
-
     P = _as_maps(preds, "preds")
     G = _as_maps(gts, "gts")
     n = len(P)
@@ -197,12 +194,8 @@ class SISMMetrics:
         self.process_group = process_group
         if any(registry.get(m).kind == "sem" for m in self.metrics):
             if classifier is None:
-                from .sem.weights import load_classifier
-
                 classifier = load_classifier(weights, device=device)
             elif device is not None:
-                from .sem.weights import resolve_device
-
                 classifier = classifier.to(resolve_device(device))
         else:
             classifier = None

@@ -21,7 +21,10 @@ import numpy as np
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
 from ..sem import features, metric  # modules: tests count F's forward passes by patching them
+from ..sem.cache import GTProbabilityCache
+from ..sem.classifier import compile_classifier
 from ..sem.preprocess import windows_from_crops
+from ..sem.weights import load_classifier, resolve_device
 from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from .batch import Batch
 
@@ -34,8 +37,6 @@ COMPILED_NOT_USED = ("not used: a metric needs F's penultimate features (SFD), w
 
 def load_stage_classifier(options: Any) -> Any:
     """The classifier of a :class:`~sem_metric.pipeline.evaluate.SemOptions`: loaded, moved, compiled as asked."""
-    from ..sem.weights import load_classifier, resolve_device
-
     clf = options.classifier
     if clf is None:
         return load_classifier(options.weights, device=options.device, sha256=options.sha256,
@@ -43,8 +44,6 @@ def load_stage_classifier(options: Any) -> Any:
     if options.device is not None:
         clf = clf.to(resolve_device(options.device))
     if options.compile:
-        from ..sem.classifier import compile_classifier
-
         clf = compile_classifier(clf)
     return clf
 
@@ -73,8 +72,6 @@ class ClassifierStage:
         self.record_new_entries = False  # set when sharded: rank 0 saves every rank's new cache entries
         self.new_cache_entries: List[Tuple[List[str], np.ndarray]] = []
         if gt_cache is not None and self.probs:
-            from ..sem.cache import GTProbabilityCache
-
             if not info.get("sha256"):
                 raise InputError("a ground-truth cache needs classifier weights with a known sha256 (load them with "
                                  "sem_metric.load_classifier); this classifier has none")

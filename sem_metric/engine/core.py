@@ -18,6 +18,8 @@ import numpy as np
 from .. import registry
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
+from ..labelmap.metrics import FUSED_FUNCTIONS, labelmap_metrics_batch
+from ..labelmap.target_object import object_crop
 from . import states as st
 from .batch import Batch
 from .exact import exact_total, limbs_to_float
@@ -107,8 +109,6 @@ class Engine:
 
     def __init__(self, metrics: Sequence[str], classifier: Any = None, options: Any = None, batch_size: int = 64,
                  warn: Any = None):
-        from ..labelmap.metrics import FUSED_FUNCTIONS
-
         self.metrics = tuple(metrics)
         self.specs = [registry.get(m) for m in self.metrics]
         self.options = options
@@ -176,8 +176,6 @@ class Engine:
         """Per-sample values of the label-map metrics (ints for integer metrics); the maps are validated."""
         out: Dict[str, list] = {}
         if self.fused:
-            from ..labelmap.metrics import labelmap_metrics_batch
-
             fused = labelmap_metrics_batch(preds, gts, boxes, labels)
             out.update({s.name: fused[s.name].tolist() for s in self.fused})
         for s in self.sample_maps:
@@ -233,8 +231,6 @@ class Engine:
     # ------------------------------------------------------------------ a whole batch (streaming)
     def batch_state(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> Dict[str, Any]:
         """The state of one validated batch: both phases (pure, besides running the classifier)."""
-        from ..labelmap.target_object import object_crop
-
         state = self.empty_state()
         n = len(labels)
         values = self.map_values(preds, gts, boxes, labels) if n else {s.name: [] for s in self.fused + self.sample_maps}

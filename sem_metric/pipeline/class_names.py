@@ -27,6 +27,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from ..errors import InputError
 from ..sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, COCO_SYNONYMS, coco_counterpart  # noqa: F401 (re-exported)
+from .io import read_json
 
 __all__ = ["BUILTIN_CLASS_NAMES", "STUFF_IDS", "CITYSCAPES_TRAIN_TO_LABEL_ID", "CITYSCAPES_NAMES", "CAMVID_NAMES", "ADE20K_NAMES", "COCO_NAMES",
            "ClassNames", "load_class_names", "coco_counterpart", "COCO_SYNONYMS"]
@@ -174,7 +175,6 @@ def load_class_names(spec: Any) -> Optional[ClassNames]:
         if not os.path.exists(text):
             raise InputError(f"class names {text!r}: neither a built-in set ({', '.join(BUILTIN_CLASS_NAMES)}) "
                              "nor an existing JSON file {\"id\": \"name\"}")
-        from .io import read_json
 
         return ClassNames(text, _from_mapping(read_json(text, "class names file"), f"class names file {text!r}"))
     raise InputError(f"class_names: expected a built-in set name ({', '.join(BUILTIN_CLASS_NAMES)}), a JSON file "

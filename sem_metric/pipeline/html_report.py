@@ -31,14 +31,16 @@ import numpy as np
 from .. import registry
 from ..atomic import atomic_write
 from ..errors import InputError, SemMetricError
+from ..labelmap.box import as_label_map
+from ..sem.classes import COCO_CLASSES
+from ..sem.weights import load_classifier
 from .class_names import ClassNames, load_class_names
+from .io import parse_color_map, read_label_map
+from .report_images import (WINDOW_PX as _WINDOW_PX, colourise,  # noqa: F401 (public names of this module)
+                            context_window as _context_window, crop_image as _crop_image, histogram_png, palette_color,
+                            save_png as _save_png, window_image as _window_image)
+from .result import top3_of
 from .tables import html_escape, html_row, means_html, per_class_html
-from .report_images import WINDOW_PX as _WINDOW_PX
-from .report_images import colourise, histogram_png, palette_color  # noqa: F401 (public names of this module)
-from .report_images import context_window as _context_window
-from .report_images import crop_image as _crop_image
-from .report_images import save_png as _save_png
-from .report_images import window_image as _window_image
 
 __all__ = ["DEFAULT_K", "palette_color", "colourise", "worst_samples", "histogram_png", "check_report_dir",
            "write_report", "main"]
@@ -98,8 +100,6 @@ def _prepare_dir(path: "str | os.PathLike[str]") -> Path:
 
 # ------------------------------------------------------------------------------------ data access
 def _default_loader(result: Mapping[str, Any]) -> Callable[[str], Tuple[np.ndarray, np.ndarray]]:
-    from .io import parse_color_map, read_label_map
-
     meta = result.get("metadata") or {}
     inputs = meta.get("inputs") or {}
     if not inputs.get("pred_dir") or not inputs.get("gt_dir"):
@@ -116,8 +116,6 @@ def _default_loader(result: Mapping[str, Any]) -> Callable[[str], Tuple[np.ndarr
 
 
 def _load_classifier(result: Mapping[str, Any], weights: Any, device: Optional[str]):
-    from ..sem.weights import load_classifier
-
     sem = (result.get("metadata") or {}).get("sem") or {}
     sha = (sem.get("classifier") or {}).get("sha256")
     if weights is None:
@@ -172,7 +170,6 @@ def _top3(top: Any) -> str:
     """The top-3 list of one object: a recorded ``(class ids, probabilities)`` pair (:attr:`Result.top3`)."""
     if top is None:
         return ""
-    from ..sem.classes import COCO_CLASSES
 
     ids, probs = top
     return '<ol class="top">' + "".join(f"<li>{_e(COCO_CLASSES[i])} {p:.3f}</li>" for i, p in zip(ids, probs)) + "</ol>"
@@ -225,7 +222,6 @@ def _per_class_table(result: Mapping[str, Any], names: Optional[ClassNames]) -> 
 def _sample_images(samples: Sequence[Mapping[str, Any]], needed: Sequence[int], load: Callable, out: Path
                    ) -> Tuple[Dict[int, Tuple[np.ndarray, np.ndarray]], Dict[int, List[int]]]:
     """Crops and classifier windows of the samples shown (PNG files); windows and class ids present per sample."""
-    from ..labelmap.box import as_label_map
     from ..sem.preprocess import classifier_input
 
     maps: Dict[str, Tuple[np.ndarray, np.ndarray]] = {}
@@ -257,8 +253,6 @@ def _classifier_top3(result: Mapping[str, Any], needed: Sequence[int], windows: 
                      classifier: Any, weights: Any, device: Optional[str]) -> Dict[int, Any]:
     """Top-3 of the shown samples: from the run's own classifier pass (:attr:`Result.top3`); the classifier is
     loaded and run only for samples it did not classify (a result read back from JSON, identical objects)."""
-    from .result import top3_of
-
     if not result.get("metadata", {}).get("sem") or not needed:
         return {}
     recorded = getattr(result, "top3", None) or [None] * len(result["samples"])

@@ -19,10 +19,11 @@ from ..engine.core import Engine, merge_states
 from ..errors import InputError
 from ..labelmap.box import Box, as_label_map
 from ..labelmap.target_object import object_crop
+from ..sem.cache import map_digest, sample_key
 from .io import BoxSpec, validate_boxes
 from .options import SemOptions
-from .target_checks import LISTED as _ABSENT_LISTED
-from .target_checks import absent_target_error, instance_map_like
+from .result import top3_of
+from .target_checks import LISTED as _ABSENT_LISTED, absent_target_error, instance_map_like
 
 __all__ = ["Stream", "crop_to_boxes", "needs_classifier"]
 
@@ -98,8 +99,6 @@ class Stream:
                 for i, s in enumerate(specs)]
         digest = None
         if self.stage is not None and self.stage.cache is not None:
-            from ..sem.cache import map_digest
-
             digest = map_digest(gt)  # of the whole map: the cache key does not depend on the crop
         p, g, local = crop_to_boxes(pred, gt, specs)
         self._absent_targets(name, g, local)
@@ -131,8 +130,6 @@ class Stream:
                 return
         key = None
         if digest is not None:
-            from ..sem.cache import sample_key
-
             key = sample_key(digest, row["bbox"], label)
         # the queue keeps only the box-sized object crops, never the maps
         self.queue.append((o_pred, o_gt, label, key, row))
@@ -151,7 +148,6 @@ class Stream:
             for q, v in zip(self.queue, vals.tolist()):
                 q[4][m] = float(v)
         if batch.probs_pred is not None:          # what --report shows (Result.top3): no second classifier pass
-            from .result import top3_of
 
             # identical objects are left out whatever the metrics (F@GT's sample set; Sem = 0 without F)
             for q, pp, pg, same in zip(self.queue, batch.probs_pred, batch.probs_gt, batch.identical):

@@ -17,6 +17,8 @@ import sys
 from typing import Any, Mapping, Optional, Sequence
 
 from ..errors import SemMetricError
+from .checks import validate_result
+from .io import read_json
 from .tables import RECOGNITION_LEGEND, markdown_cell, markdown_table, means_markdown, per_class_markdown
 
 __all__ = ["to_markdown", "no_result_markdown", "main"]
@@ -99,8 +101,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--exit-code", type=int, help="sem-score's exit status (shown; a missing result is then a note)")
     ap.add_argument("--title", default="sem-score", help="heading (default: sem-score)")
     args = ap.parse_args(argv)
-    from .checks import validate_result
-    from .io import read_json
 
     try:
         result = validate_result(read_json(args.result, "result"), where=f"result {args.result!r}")

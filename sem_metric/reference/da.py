@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..labelmap.context_torch import context_filter
 
 
 def noise_filter(seg_u, mask, label, num_classes: int) -> torch.Tensor:
@@ -32,8 +33,6 @@ def noise_filter(seg_u, mask, label, num_classes: int) -> torch.Tensor:
     outside the box, S^u and S^c agree there. Accepts unbatched ``(H, W)`` maps with a scalar label
     (returns ``(K,)``). Delegates to :func:`sem_metric.labelmap.context_torch.context_filter`, the one implementation.
     """
-    from ..labelmap.context_torch import context_filter
-
     seg_u = torch.as_tensor(seg_u)
     mask = torch.as_tensor(mask)
     label = torch.as_tensor(label)

@@ -33,6 +33,8 @@ import torch
 from .. import registry
 from ..atomic import atomic_write_all
 from ..errors import InputError, run_command
+from ..labelmap.context import context_classes
+from ..sem.weights import load_classifier
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
 from .sism_data import CAMVID_CLASSES, SISMDataset, collate
@@ -72,8 +74,6 @@ def score(preds: Sequence[np.ndarray], samples, classifier=None) -> Dict[str, np
     The metrics come from the registry (:mod:`sem_metric.registry`); NN_fN is NN with DA's allowed set
     f^N (Eq. 4, :func:`sem_metric.labelmap.context.context_classes`), NN>0 the share of samples with noise.
     """
-    from ..labelmap.context import context_classes
-
     preds = list(preds)
     gts = [s.seg_c for s in samples]
     boxes = [s.box for s in samples]
@@ -100,7 +100,6 @@ def _load_classifier(arg: Optional[str]):
         return None, "Sem omitted (--classifier none)"
     # a classifier that cannot be found or verified is an error (WeightsError: one error line, exit 2),
     # never a table that silently lacks its Sem column; omitting Sem is asked for with --classifier none
-    from ..sem.weights import load_classifier
 
     return load_classifier(None if arg in (None, "default") else arg, device="cpu"), None
 

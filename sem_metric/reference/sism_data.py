@@ -32,7 +32,7 @@ import torch
 from ..data_root import default_data_root  # noqa: F401 (public name: the one data-root rule)
 from ..errors import InputError
 from ..pipeline.class_names import CAMVID_NAMES
-from ..task import targets as _targets
+from ..task import sources, targets as _targets
 from ..task.protocols import Protocol
 from ..task.sources import decode_ade20k_seg, decode_cityscapes_instances  # noqa: F401 (public names)
 from ..task.targets import Target, min_area_pixels, resize_nearest  # noqa: F401 (public names)
@@ -162,8 +162,6 @@ def reading_protocol(fmt: str, split: str, size_hw: Optional[Tuple[int, int]] = 
 
 def _records(protocol: Protocol, root: str, limit: Optional[int], class_map=None, default_class=None,
              keep_instances: bool = True) -> List[LabelMapRecord]:
-    from ..task import sources
-
     entries = sources.scan(protocol, root)
     if limit is not None:
         entries = entries[: int(limit)]

@@ -25,11 +25,13 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from .. import registry
 from ..atomic import atomic_write
 from ..errors import InputError, SemMetricError
+from ..task import iter_samples
 from .da import inpaint, noise_filter
-from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS,
-                        SISMDataset, collate, default_data_root, load_camvid, make_sample, reading_protocol)
+from .sism_data import (CAMVID_NUM_CLASSES, CAMVID_TARGETS, CITYSCAPES_NUM_CLASSES, CITYSCAPES_TARGETS, SISMDataset,
+                        collate, default_data_root, load_camvid, make_sample, reading_protocol)
 from .twosm import TwoSM, TwoSMConfig, save_generator
 
 
@@ -41,8 +43,6 @@ def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str],
     Cityscapes / full ADE20K: instances) of the target classes covering at least ``min_area_frac`` of the
     map at ``size_hw`` (nearest-neighbour resizing); ``max_per_image`` keeps a ``numpy.random.default_rng(seed)``
     subset per map. Returns (samples, num_classes, target labels)."""
-    from ..task import iter_samples
-
     if dataset == "camvid":
         root = data_root or str(default_data_root() / "camvid")
         k, tl = CAMVID_NUM_CLASSES, list(CAMVID_TARGETS.values())
@@ -104,8 +104,6 @@ def build_samples(dataset: str, data_root: Optional[str], splits: Sequence[str],
 @torch.no_grad()
 def quick_eval(model: TwoSM, samples, batch_size: int = 32) -> Dict[str, float]:
     """Mean tIOU / hamm / NN (Sec. 4.1, core metrics) of the fused map (Eq. 2 / Eq. 8) on samples."""
-    from .. import registry
-
     preds, gts, boxes, labels = [], [], [], []
     ds = SISMDataset(samples)
     for i in range(0, len(ds), batch_size):

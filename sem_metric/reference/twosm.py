@@ -24,16 +24,20 @@ Losses (lambda_1 = lambda_2 = lambda_3 = 1, Sec. 4.1):
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import InputError
+from ..atomic import atomic_write
+from ..errors import InputError, WeightsError
 from ..labelmap.target_object import object_masks
-from .da import da_log_prob, denoise_activation
+from ..sem.weights import check_sha256, read_weights_file, safetensors_bytes, sha256_file
+from .da import da_log_prob, denoise_activation, noise_filter
 
 
 @dataclass
@@ -240,7 +244,6 @@ class TwoSM(nn.Module):
         cfg = self.cfg
         seg_c, seg_u, mask, label = batch["seg_c"], batch["seg_u"], batch["mask"].float(), batch["label"]
         if cfg.use_da and f_n is None:
-            from .da import noise_filter
             f_n = noise_filter(seg_u, mask, label, cfg.num_classes)
         obj_c = object_masks(seg_c, mask, label).float()  # O^c of Eq. 1 / Eq. 10, the one builder
         cond = F.one_hot(seg_u.long(), cfg.num_classes).permute(0, 3, 1, 2).float()
@@ -286,12 +289,6 @@ class TwoSM(nn.Module):
 def save_generator(path, model: "TwoSM", meta: Optional[dict] = None, half: bool = True) -> str:
     """Export the generator G^0 (Sec. 3.1) as safetensors (float16 by default, to keep it small), with
     the :class:`TwoSMConfig` and ``meta`` as JSON in the file's metadata. Returns the file's sha256."""
-    import json
-    from pathlib import Path
-
-    from ..atomic import atomic_write
-    from ..sem.weights import safetensors_bytes, sha256_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = {k: (v.detach().to(torch.float16) if half and v.is_floating_point() else v.detach()).contiguous()
@@ -310,12 +307,6 @@ def load_generator(path, sha256: Optional[str] = None) -> "TwoSM":
     The file is read once, hashed, and the tensors are taken from exactly those bytes; with ``sha256``
     (64 hex digits) a file with another hash is refused (:class:`sem_metric.errors.WeightsError`)
     before anything is loaded. No pickle is involved (safetensors)."""
-    import json
-    from pathlib import Path
-
-    from ..errors import WeightsError
-    from ..sem.weights import check_sha256, read_weights_file, sha256_file
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"TwoSM checkpoint {path} not found; train one with "

@@ -5,6 +5,7 @@ original (non-contiguous) COCO category id of that class, as found in COCO insta
 """
 from __future__ import annotations
 
+import re
 from typing import Dict, Optional
 
 COCO_CLASSES: tuple[str, ...] = (
@@ -58,8 +59,6 @@ COCO_SYNONYMS: Dict[str, str] = {
 
 
 def _normalise(name: str) -> str:
-    import re
-
     return re.sub(r"\s+", " ", re.sub(r"[_\-]+", " ", name.strip().lower()))
 
 

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..labelmap.box import _coerce_boxes, as_labels
+from ..labelmap.metrics import _as_maps
+from ..labelmap.target_object import object_crop
 from ..version import PREPROCESSING_VERSION
 
 __all__ = ["PREPROCESSING_VERSION", "INPUT_SIZE", "WINDOW_SCALE", "window_from_crop", "windows_from_crops",
@@ -107,8 +110,6 @@ def classifier_input(seg, box, label: int, input_size: int = INPUT_SIZE) -> torc
     :func:`sem_metric.labelmap.target_object.object_crop` (the one builder of O), which validates
     the inputs exactly like the label-map metrics. Returns ``(2, S, S)`` float32.
     """
-    from ..labelmap.target_object import object_crop
-
     return window_from_crop(object_crop(seg, box, label), input_size)
 
 
@@ -118,10 +119,6 @@ def classifier_inputs(segs: Sequence, boxes: Sequence, labels: Sequence[int],
     single form. ``segs`` is an (N, H, W) array / tensor or a sequence of 2-D maps (sizes may differ),
     validated like the label-map metrics; counts that differ are an :class:`InputError`. The windows are
     built by :func:`windows_from_crops` (one resize per canvas side)."""
-    from ..labelmap.box import _coerce_boxes, as_labels
-    from ..labelmap.metrics import _as_maps
-    from ..labelmap.target_object import object_crop
-
     maps = _as_maps(segs, "segs")
     n = len(maps)
     b = _coerce_boxes(boxes, n)

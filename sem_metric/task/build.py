@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from PIL import Image
 
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
-from ..version import LABELMAP_METRICS_VERSION, __version__
+from ..labelmap.metrics import labelmap_metrics_batch
+from ..sem.weights import load_classifier, sha256_file
+from ..version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from . import sources
 from .digest import DIGEST_VERSION, map_content_sha256, task_digest
 from .protocols import Protocol, get_protocol
@@ -149,8 +152,6 @@ def iter_samples(protocol: Union[str, Protocol], data_root: str, limit: Optional
 def encode_png(seg: np.ndarray, where: str) -> bytes:
     """A label map (Sec. 3: pixel = class id) as PNG bytes (mode L for ids < 256, I;16 for ids < 65536),
     deterministic."""
-    from PIL import Image
-
     top = int(seg.max()) if seg.size else 0
     if seg.size and int(seg.min()) < 0:
         raise InputError(f"{where}: negative class ids cannot be written")
@@ -193,9 +194,6 @@ class _NullSem:
     crop gives the same value and the buffer stays small whatever the map size)."""
 
     def __init__(self, weights: Any = None, classifier: Any = None, batch_size: int = 64):
-        from ..sem.weights import load_classifier
-        from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION
-
         self.model = classifier if classifier is not None else load_classifier(weights, device="cpu")
         info = getattr(self.model, "info", {}) or {}
         self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
@@ -274,8 +272,6 @@ class _TaskWriter:
 
     def on_map(self, entry: "sources.SourceEntry", found: int, kept: int) -> None:
         """Record one source map read (its files' sha256, counts) and report progress."""
-        from ..sem.weights import sha256_file
-
         for rel, path in entry.files:
             if rel not in self.src_hashes:
                 self.src_hashes[rel] = sha256_file(path)
@@ -287,9 +283,6 @@ class _TaskWriter:
 
     def add(self, s: Any) -> None:
         """Write one sample's S^c and S^u, record its box and the null model's label-map scores."""
-        from ..labelmap.metrics import labelmap_metrics_batch
-        from ..sem.weights import sha256_file
-
         rel, box, label = s.file, s.target.box, s.target.label
         if s.name not in self._gt:
             self._gt.clear()
@@ -314,8 +307,6 @@ class _TaskWriter:
 
     def finish(self, p: Protocol, limit: Optional[int], split: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Write ``boxes.json`` and ``task.json``; return the latter's content."""
-        from ..sem.weights import sha256_file
-
         if self.sem is not None:
             self.sem.flush()
         boxes_text = _dumps({k: [{"bbox": list(b), "label": l} for b, l in v] for k, v in sorted(self.boxes.items())})

@@ -16,6 +16,9 @@ import sys
 import click
 
 from ..command import Group
+from .build import build_task
+from .load import format_show, load_task, verify_task
+from .protocols import custom_protocol, get_protocol, list_protocols
 
 EXIT_OK, EXIT_VERIFY_FAILED = 0, 1
 
@@ -43,8 +46,6 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list with every parameter of each protocol.")
 def list_cmd(as_json: bool) -> None:
     """Print the registered protocols. Each is one Sec. 4.1 evaluation set, named and versioned."""
-    from .protocols import list_protocols
-
     protocols = list_protocols()
     if as_json:
         click.echo(json.dumps([p.describe() for p in protocols], indent=1))
@@ -104,10 +105,6 @@ def build_cmd(protocol, data_root, out, labels, min_area, min_box_area, resoluti
 
     One sample (Sec. 3) per object the protocol keeps: gt/, incomplete/ (S^u), boxes.json, task.json.
     """
-    from .build import build_task
-    from .load import format_show, load_task
-    from .protocols import custom_protocol, get_protocol
-
     custom_given = [o for o, v in (("--labels", labels), ("--instances", instances_dir),
                                    ("--one-per-image", one_per_image or None)) if v is not None]
     custom_given += [o for o, v, d in (("--min-area", min_area, "0"), ("--min-box-area", min_box_area, "0"),
@@ -146,8 +143,6 @@ def verify_cmd(ctx, task_dir, data_root, instances_dir) -> None:
 
     Checks every file's sha256, the task digest and every S^u (Sec. 3); exit 1 when anything differs.
     """
-    from .load import verify_task
-
     report = verify_task(task_dir, data_root, instances_dir)
     if report["ok"]:
         how = " and rebuilt from the data" if data_root else ""
@@ -166,8 +161,6 @@ def show_cmd(task_dir, as_json: bool) -> None:
 
     S^u (Sec. 3) is the null model: the box filled with the target class, scored with the Sec. 4.1 metrics.
     """
-    from .load import format_show, load_task
-
     task = load_task(task_dir)
     if as_json:
         m = task.meta

@@ -17,9 +17,12 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from ..errors import InputError
+from ..pipeline.io import read_boxes, read_label_map
+from ..sem.weights import sha256_file
 from .build import TASK_SCHEMA, build_task
 from .digest import DIGEST_VERSION, map_content_sha256, task_digest
 from .protocols import PROTOCOLS, Protocol, custom_protocol
+from .targets import incomplete_map
 
 __all__ = ["Task", "load_task", "verify_task", "require_verified", "protocol_of", "format_show"]
 
@@ -113,8 +116,6 @@ def protocol_of(task: Task, instances_dir: Optional[str] = None) -> Protocol:
 
 
 def _check_files(task: Task, problems: List[str]) -> None:
-    from ..sem.weights import sha256_file
-
     recorded: Dict[str, str] = task.meta["files"]
     present = set()
     for dirpath, dirnames, filenames in os.walk(task.path):
@@ -136,9 +137,6 @@ def _check_files(task: Task, problems: List[str]) -> None:
 
 
 def _check_content(task: Task, problems: List[str], check_incomplete: bool = True) -> None:
-    from ..pipeline.io import read_boxes, read_label_map
-    from .targets import incomplete_map
-
     try:
         boxes = read_boxes(task.boxes_path)
     except InputError as e:

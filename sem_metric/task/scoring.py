@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, Optional, Tuple
 
+from ..pipeline.evaluate import evaluate_dirs
+from .load import load_task, require_verified
+
 __all__ = ["resolve_task", "task_metadata", "task_class_names", "evaluate_task"]
 
 #: protocol format -> the built-in class-name set of its maps' ids (sem_metric.pipeline.class_names)
@@ -30,8 +33,6 @@ def task_class_names(task_dir: "str | os.PathLike[str]") -> Any:
     """The class names of a task's ids (Sec. 3 labels l^t) for ``per_class``: the built-in set of its dataset
     (``camvid``, ``cityscapes``, ``coco``), else ``{id: name}`` of its target classes when the data named them
     (ADE20K), else None."""
-    from .load import load_task
-
     p = load_task(task_dir).protocol
     if p.get("format") in _BUILTIN_NAMES:
         return _BUILTIN_NAMES[p["format"]]
@@ -43,8 +44,6 @@ def resolve_task(task_dir: "str | os.PathLike[str]") -> Tuple[str, str, Dict[str
     """``(gt_dir, boxes_json, metadata)`` (Sec. 3 S^c and B) of a verified task directory (raises
     :class:`InputError` when it does
     not verify), for :func:`sem_metric.pipeline.evaluate.evaluate_dirs`."""
-    from .load import require_verified
-
     task = require_verified(task_dir)
     return os.fspath(task.gt_dir), os.fspath(task.boxes_path), task_metadata(task)
 
@@ -54,8 +53,6 @@ def evaluate_task(pred_dir: str, task_dir: str, metrics: Any = None, **kwargs: A
     task ``task_dir``: :func:`sem_metric.pipeline.evaluate.evaluate_dirs` with the task's ground truth and
     boxes, ``metadata.task`` recorded and, unless given, the task's class names (:func:`task_class_names`)
     (Sec. 4.1 metrics; Sem of Eq. 10 when asked)."""
-    from ..pipeline.evaluate import evaluate_dirs
-
     gt_dir, boxes, meta = resolve_task(task_dir)
     if kwargs.get("class_names") is None:
         kwargs["class_names"] = task_class_names(task_dir)

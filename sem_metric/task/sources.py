@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..pipeline.io import LABEL_EXTENSIONS, read_json, read_label_map, read_rgb_image
 from .protocols import Protocol
 
 __all__ = ["SourceEntry", "SourceMap", "scan", "load", "decode_cityscapes_instances", "decode_ade20k_seg",
@@ -240,7 +241,6 @@ def _scan_coco(protocol: Protocol, root: Path) -> List[SourceEntry]:
                          + f"; {expected}")
     if not folder.is_dir():
         raise InputError(f"{root}: {_rel(js, root)} found but no {_rel(folder, root)}/ folder of PNGs; {expected}")
-    from ..pipeline.io import read_json
 
     data = read_json(js, "COCO panoptic JSON")
     if not isinstance(data, dict) or not all(k in data for k in ("annotations", "categories")):
@@ -264,8 +264,6 @@ def _scan_coco(protocol: Protocol, root: Path) -> List[SourceEntry]:
 
 
 def _scan_labelmaps(protocol: Protocol, root: Path) -> List[SourceEntry]:
-    from ..pipeline.io import LABEL_EXTENSIONS
-
     files = [p for p in _walk(root, "*") if p.suffix.lower() in LABEL_EXTENSIONS]
     if not files:
         raise InputError(f"{root}: no label maps (.png or .npy, searched recursively); the custom protocol reads "
@@ -334,8 +332,6 @@ def check_split(protocol: Protocol, entries: Sequence[SourceEntry], allow_other_
 
 # ------------------------------------------------------------------------------------------- load
 def _read(path: str) -> np.ndarray:
-    from ..pipeline.io import read_label_map
-
     return read_label_map(path).astype(np.int64)
 
 
@@ -369,16 +365,12 @@ def load(protocol: Protocol, entry: SourceEntry) -> SourceMap:
         _same_size(seg, raw, path, ipath)
         return SourceMap(entry.name, seg, decode_cityscapes_instances(raw)[1])
     if fmt == "ade20k":
-        from ..pipeline.io import read_rgb_image
-
         seg, inst = decode_ade20k_seg(read_rgb_image(path))
         names: Dict[int, str] = {}
         if len(entry.files) > 1:
             names = _ade_names(entry.files[1][1])
         return SourceMap(entry.name, seg, inst, names)
     if fmt == "coco-panoptic":
-        from ..pipeline.io import read_rgb_image
-
         ids = decode_panoptic_ids(read_rgb_image(path))
         extra = dict(entry.extra)
         segments, things = extra["segments"], set(extra["things"])

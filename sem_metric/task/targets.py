@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -121,8 +122,6 @@ def find_targets(seg: np.ndarray, labels: Iterable[int], instances: Optional[np.
 def min_area_pixels(size_hw: Sequence[int], fraction: float) -> int:
     """Minimum area in pixels for a fraction of the map (cf. the 1% size filter of Sec. 4.1):
     ``ceil(fraction * H * W)`` computed exactly on integers (fraction as a decimal), at least 1."""
-    from fractions import Fraction
-
     f = Fraction(str(float(fraction)))
     total = f * int(size_hw[0]) * int(size_hw[1])
     return max(1, -(-total.numerator // total.denominator))
