@@ -208,12 +208,12 @@ def run_report(args) -> dict:
     for item in args.fgt or []:
         name, path = item.split("=", 1)
         res = json.loads(Path(path).read_text())
-        per = res.get("per_class", {})
         fgt[name] = {}
-        for key, v in (per.items() if isinstance(per, dict) else ((str(i), x) for i, x in enumerate(per))):
-            g = v.get("gt_recognition") if isinstance(v, dict) else None
-            if g and g.get("rate") is not None:
-                fgt[name][v.get("name", key)] = {k: g[k] for k in ("coco_class", "classified", "agree", "rate")}
+        for v in res.get("per_class", {}).get("classes", []):
+            g = v.get("gt_recognition") or {}
+            if g.get("rate") is not None:
+                fgt[name][v.get("name", str(v.get("label")))] = {k: g[k] for k in ("coco_class", "classified", "agree",
+                                                                                    "rate")}
     return {"stage": "report", "reference": ref, "n_boot": args.n_boot, "seed": args.seed,
             "latent_report": lat, "camvid_test_fgt": fgt, "ids": ids}
 
