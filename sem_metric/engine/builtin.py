@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..sem.presence import object_areas
 from .batch import Batch
 # SFD's home is engine/sfd.py; its engine functions stay importable from here
 from .sfd import absence_penalty, crop_digest, sfd_finalize, sfd_setup, sfd_update  # noqa: F401
@@ -20,7 +21,6 @@ def sem_update(batch: Batch) -> np.ndarray:
     presence rule of definition ``sem-2`` (:mod:`sem_metric.sem.presence`): an empty predicted object
     scores 1, a vanishing one tends to 1."""
     from ..sem.metric import sem_from_probabilities
-    from ..sem.presence import object_areas
 
     return sem_from_probabilities(batch.probs_pred, batch.probs_gt, object_areas(batch.objects_pred),
                                   object_areas(batch.objects_gt))

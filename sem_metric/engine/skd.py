@@ -23,6 +23,7 @@ from typing import Any, Dict, Mapping
 from ..errors import InputError
 from ..version import PREPROCESSING_VERSION
 from ._lazy import np  # numpy on first use: the registry imports SKD_STATES without numpy
+from .states import State
 
 __all__ = ["SUBSETS", "SUBSET_SIZE", "SEED", "SKD_STATES", "polynomial_kernel", "mmd2_unbiased", "kid", "skd_setup",
            "skd_update", "skd_finalize"]
@@ -37,8 +38,6 @@ KERNEL = "(x.y/d + 1)^3"
 
 
 def _states():
-    from .states import State
-
     return (State("pred_features", reduce="cat", shape=("features",)),
             State("gt_features", reduce="cat", shape=("features",)))
 

@@ -16,6 +16,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .. import registry
 from ..errors import InputError
+from .io import read_json
 from .paired import _units, compare_metric, pair_samples
 
 __all__ = ["Check", "CheckOptions", "parse_threshold", "parse_tolerances", "check_thresholds",
@@ -250,8 +251,6 @@ def validate_result(data: Any, where: str = "result") -> Dict[str, Any]:
 
 def load_result(path: str) -> Dict[str, Any]:
     """Read and validate a result JSON (e.g. a ``--baseline``); errors are :class:`InputError`."""
-    from .io import read_json
-
     return validate_result(read_json(path, "baseline"), where=f"baseline {path!r}")
 
 

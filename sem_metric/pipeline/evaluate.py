@@ -56,21 +56,22 @@ import os
 import warnings
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-
 from .. import registry
+from ..distributed import current
 from ..errors import InputError
+from ..sem.weights import sha256_file
+from ..task.load import load_task
 from ..version import LABELMAP_METRICS_VERSION, __version__
+from . import io as sio
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
 from .class_names import load_class_names
-from .per_class import per_class_breakdown
+from .intervals import rows_intervals
 from .io import BoxSpec, parse_boxes
 from .options import SemOptions
+from .per_class import per_class_breakdown
 from .result import Result
-from .stream import Stream as _Stream
-from .stream import needs_classifier as _needs_classifier
-from .target_checks import LISTED as _ABSENT_LISTED
-from .target_checks import check_stuff_targets
-from .target_checks import listing as _absent_listing
+from .stream import Stream as _Stream, needs_classifier as _needs_classifier
+from .target_checks import LISTED as _ABSENT_LISTED, check_stuff_targets, listing as _absent_listing
 
 __all__ = ["SemOptions", "CheckOptions", "evaluate_dirs", "evaluate_samples", "RESULT_SCHEMA"]
 
@@ -168,7 +169,6 @@ def _task_sources(task: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]
     """``{file: source map}`` of a SISM task's samples (``task.json``), or None without a task directory."""
     if task is None or not task.get("path"):
         return None
-    from ..task.load import load_task
 
     return {str(s["file"]): str(s["source"]) for s in load_task(task["path"]).meta["samples"]}
 
@@ -176,8 +176,6 @@ def _task_sources(task: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]
 def _add_intervals(result: Result, unit: str) -> None:
     """``result["intervals"]`` and each class's ``intervals`` (``{metric: {low, high}}``): seeded 95%
     cluster-bootstrap intervals of the sample-level means over ``unit`` (:mod:`.intervals`)."""
-    from .intervals import rows_intervals
-
     sample = [m for m in result["metrics"] if registry.get(m).level == "sample"]
     rows = result["samples"]
     result["intervals"] = rows_intervals(rows, sample, unit=unit)
@@ -318,9 +316,6 @@ def evaluate_dirs(pred_dir: str, gt_dir: str, boxes_path: str, metrics: Any = No
     other ranks get None. ``task``: the description of a verified SISM task (``sem-score --task``,
     :func:`sem_metric.task.scoring.resolve_task`), recorded as ``metadata.task``.
     """
-    from ..sem.weights import sha256_file
-    from . import io as sio
-
     metrics = registry.parse_metrics(metrics)
     so = SemOptions.coerce(sem_options) if _needs_classifier(metrics) else None
     cmap = sio.load_color_map(color_map)
@@ -373,8 +368,6 @@ def _distributed(value: Any) -> Any:
     if value is None or value is False:
         return None
     if value is True:
-        from ..distributed import current
-
         d = current()
         if d is None:
             raise InputError("distributed=True but torch.distributed is not initialised; call "

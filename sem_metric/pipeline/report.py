@@ -14,6 +14,7 @@ from typing import Any, List, Mapping, Optional, Sequence
 
 from .. import registry
 from ..atomic import atomic_write_all
+from .tables import means_text
 
 __all__ = ["to_json", "csv_header", "csv_rows", "to_csv", "format_table", "format_checks", "write_outputs"]
 
@@ -68,8 +69,6 @@ def to_csv(result: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------- table
 def format_table(result: Mapping[str, Any]) -> str:
     """Compact human-readable summary: counts line, then one line per metric mean (Sec. 4.1, Eq. 10)."""
-    from .tables import means_text
-
     return means_text(result)
 
 

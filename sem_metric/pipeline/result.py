@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
+
+from .report import to_json
+
 __all__ = ["Result", "Top3", "top3_of"]
 
 #: per sample: ((gt class ids, gt probabilities), (pred class ids, pred probabilities)), or None
@@ -19,8 +23,6 @@ TOP = 3
 
 def top3_of(probs: Any, k: int = TOP) -> Tuple[List[int], List[float]]:
     """The ``k`` most likely classes of one probability vector (stable order on ties) and their probabilities."""
-    import numpy as np
-
     p = np.asarray(probs, dtype=np.float64)
     order = np.argsort(-p, kind="stable")[:k]
     return [int(i) for i in order], [float(p[i]) for i in order]
@@ -53,8 +55,6 @@ class Result(dict):
 
     def to_json(self, indent: Optional[int] = 2) -> str:
         """The one JSON form (``sem-score --json``): strict JSON (no NaN), numpy scalars as numbers."""
-        from .report import to_json
-
         return to_json(self, indent=indent)
 
     @classmethod

@@ -16,12 +16,15 @@ import torch
 
 from ..errors import InputError
 from ..labelmap.box import check_batch_size  # noqa: F401 (the one batch-size check; its torch-free home)
+from ..labelmap.box import as_label_map, as_labels
+from ..labelmap.metrics import validate_batch
+from ..labelmap.target_object import object_crop
 from .preprocess import classifier_inputs
+from .presence import presence_factor
+from .weights import default_classifier, resolve_device
 
 
 def _classifier(classifier, device):
-    from .weights import default_classifier, resolve_device
-
     if classifier is None:
         return default_classifier(resolve_device(device))
     if device is not None:
@@ -121,8 +124,6 @@ def shape_probabilities_batch(segs: Sequence, boxes: Sequence, labels: Sequence[
 
 def shape_probabilities(seg, box, label: int, classifier=None, device: str | None = None) -> np.ndarray:
     """Single-sample :func:`shape_probabilities_batch`: the classifier's 80-class distribution (Eq. 10)."""
-    from ..labelmap.box import as_label_map
-
     seg = as_label_map(seg, "seg")
     return shape_probabilities_batch([seg], [box], [label], classifier=classifier, device=device)[0]
 
@@ -144,8 +145,6 @@ def sem_from_probabilities(p: np.ndarray, q: np.ndarray, pred_area=None, gt_area
         return sem
     if pred_area is None or gt_area is None:
         raise InputError("give both pred_area and gt_area (or neither)")
-    from .presence import presence_factor
-
     pi = presence_factor(pred_area, gt_area)
     if pi.shape != sem.shape:
         raise InputError(f"areas have shape {pi.shape}, the probabilities give {sem.shape}")
@@ -166,9 +165,6 @@ def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: S
     :class:`InputError`. Predictions and ground truths go through the same preprocessing and the same
     forward passes; samples whose prepared inputs are identical get exactly 0. Returns ``(N,)`` float64.
     """
-    from ..labelmap.box import as_labels
-    from ..labelmap.metrics import validate_batch
-
     P, G, B = validate_batch(preds, gts, boxes)
     n = len(P)
     lab = as_labels(labels, n)
@@ -180,8 +176,6 @@ def compute_sem_batch(preds: Sequence, gts: Sequence, boxes: Sequence, labels: S
 
 def _target_areas(maps, boxes, labels) -> np.ndarray:
     """|O| of Eq. 10 per sample: pixels of the target label inside the box."""
-    from ..labelmap.target_object import object_crop
-
     return np.array([int(np.count_nonzero(object_crop(m, b, int(l)))) for m, b, l in zip(maps, boxes, labels)],
                     dtype=np.int64)
 
@@ -193,7 +187,5 @@ def compute_sem(pred, gt, box, label: int, classifier=None, device: str | None =
     ``(x0, y0, x1, y1)`` exclusive ends, ``label``: target class id l^t. 0 = same semantics, 1 = disjoint.
     Validated like :func:`sem_metric.labelmap.metrics.tiou` (a float or 3-D map is an :class:`InputError`).
     """
-    from ..labelmap.box import as_label_map
-
     pred, gt = as_label_map(pred, "pred"), as_label_map(gt, "gt")
     return float(compute_sem_batch([pred], [gt], [box], [label], classifier=classifier, device=device)[0])

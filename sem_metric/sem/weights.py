@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from ..atomic import atomic_write
 from ..device import resolve_device  # noqa: F401 (the one device resolver; re-exported)
 from ..errors import WeightsError
 from .classes import COCO_CLASSES
@@ -367,7 +368,6 @@ def save_classifier_weights(model, path: str | os.PathLike, extra_metadata: dict
     ``name`` is recorded as ``sem_metric.name``: the registry name the weights will be published under.
     A file claiming a shipped name loads only with that entry's sha256.
     """
-    from ..atomic import atomic_write
     from .preprocess import INPUT_SIZE, PREPROCESSING_VERSION
 
     metadata = {

@@ -11,6 +11,7 @@ explicit paths (no default data location here: see ``build_shapes`` for that) an
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import sys
 from pathlib import Path
@@ -20,6 +21,10 @@ import numpy as np
 
 from sem_metric.sem.classes import COCO_CATEGORY_IDS, COCO_CLASSES, coco_counterpart, coco_index
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
+
+from ..pipeline.io import read_label_map, read_rgb_image
+from ..task.sources import decode_panoptic_ids
+from ..task.targets import connected_components
 
 PathLike = Union[str, Path]
 
@@ -131,9 +136,6 @@ def from_coco_instances(
 def read_panoptic_png(path: PathLike) -> np.ndarray:
     """Read a COCO panoptic PNG into segment ids ``R + 256 G + 256^2 B`` (int64, H x W), with the core's
     reader and decoder (:func:`sem_metric.task.sources.decode_panoptic_ids`)."""
-    from ..pipeline.io import read_rgb_image
-    from ..task.sources import decode_panoptic_ids
-
     return decode_panoptic_ids(read_rgb_image(path))
 
 
@@ -210,8 +212,6 @@ def from_coco_panoptic(
 # ============================================================================ semantic label maps
 def _read_label_png(path: PathLike) -> np.ndarray:
     """A semantic label map through the core's reader (palette index / grey value = class id; RGB refused)."""
-    from ..pipeline.io import read_label_map
-
     return read_label_map(path)
 
 
@@ -228,8 +228,6 @@ def label_map_components(
     Components smaller than ``min_area_frac`` of the map are dropped (paper Sec. 4.1); ``ignore``
     values and classes absent from ``class_to_coco`` are never objects.
     """
-    from ..task.targets import connected_components
-
     if connectivity not in (4, 8):
         raise ValueError(f"connectivity must be 4 or 8, got {connectivity}")
     seg = np.asarray(seg)
@@ -289,8 +287,6 @@ def from_label_maps(
     labels: List[int] = []
     disable = _disable(progress)
     if workers and workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
         with mp.get_context("fork" if sys.platform.startswith("linux") else "spawn").Pool(int(workers)) as pool:
             it = pool.imap(_components_of_file, jobs, chunksize=64)
             for ms, ls in _progress(it, total=len(jobs), desc=source, disable=disable):

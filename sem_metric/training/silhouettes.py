@@ -12,6 +12,8 @@ from PIL import Image
 from sem_metric.sem.classes import coco_index
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
 
+from ..task.targets import connected_components
+
 PathLike = Union[str, Path]
 DEFAULT_MIN_AREA_FRAC = 0.01  # paper Sec. 4.1: instances smaller than 1% of the image are dropped
 
@@ -26,8 +28,6 @@ def animal_silhouette(img: np.ndarray, threshold: int = ANIMAL_MNIST_THRESHOLD) 
 
 def _fill_and_keep_largest(m: np.ndarray) -> np.ndarray:
     from scipy import ndimage
-
-    from ..task.targets import connected_components
 
     m = ndimage.binary_fill_holes(m)
     comps = connected_components(m, 8)

