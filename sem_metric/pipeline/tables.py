@@ -38,8 +38,17 @@ def means_rows(result: Mapping[str, Any]) -> List[MeanRow]:
              if m.level == "sample" else "dataset")
         rows.append(MeanRow(m, m.format((result.get("means") or {}).get(name)), n,
                             result.get(f"{name}_total") if m.total_unit else None,
-                            interval_cell(m, (result.get("intervals") or {}).get(name))))
+                            interval_cell(m, (result.get("intervals") or {}).get(name)) or _spread_cell(result, m)))
     return rows
+
+
+def _spread_cell(result: Mapping[str, Any], spec: registry.Metric) -> str:
+    """A dataset-level metric's own spread, when it reports one (SKD: ``± std`` over its subsets), else ``""``."""
+    meta = ((result.get("metadata") or {}).get("dataset_metrics") or {}).get(spec.name) or {}
+    std = meta.get("std")
+    if spec.level != "dataset" or not isinstance(std, (int, float)) or not (meta.get("subsets") or 0) > 1:
+        return ""
+    return f"± {spec.format(std)} (sd, {meta['subsets']} subsets)"
 
 
 def interval_cell(spec: registry.Metric, entry: Optional[Mapping[str, Any]]) -> str:

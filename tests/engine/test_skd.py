@@ -85,3 +85,16 @@ def test_registered_beside_sfd_and_exact_across_state_merges(tiny_classifier):
     swapped = skd.skd_finalize({"pred_features": np.concatenate([f_p[12:], f_p[:12]]),
                                 "gt_features": np.concatenate([f_g[20:], f_g[:20]])}, cfg)
     assert one == swapped
+
+
+def test_the_table_shows_skd_spread_over_subsets():
+    from sem_metric.pipeline.tables import means_text
+
+    r = {"metrics": ["tiou", "skd"], "means": {"tiou": 0.5, "skd": 0.00123}, "samples": [{"tiou": 0.5}],
+         "intervals": {"tiou": {"low": 0.4, "high": 0.6, "level": 0.95, "method": "m", "resamples": 2, "seed": 0,
+                                "unit": "file", "n_units": 1}},
+         "metadata": {"dataset_metrics": {"skd": {"std": 0.0004, "subsets": 100}}}}
+    line = next(ln for ln in means_text(r).splitlines() if ln.startswith("SKD"))
+    assert "0.00123" in line and "± 0.00040 (sd, 100 subsets)" in line
+    r["metadata"]["dataset_metrics"]["skd"]["subsets"] = 1          # one evaluation: no spread to show
+    assert "±" not in means_text(r)
