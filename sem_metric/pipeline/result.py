@@ -41,6 +41,8 @@ class Result(dict):
 
     metrics = _key("metrics", "metric names computed, in registry order")
     means = _key("means", "{metric: mean over samples, or the dataset-level value; None when undefined}")
+    intervals = _key("intervals", "{metric: {low, high, level, method, resamples, seed, unit, n_units}}: the seeded "
+                                  "95% cluster-bootstrap interval of each sample-level mean (issue 26)")
     samples = _key("samples", "per-sample rows {file, box_index, bbox, label, <sample-level metric>...}")
     counts = _key("counts", "pred_files, gt_files, pairs, pairs_with_boxes, pairs_without_boxes, samples, skipped")
     metadata = _key("metadata", "what defines the numbers (versions, classifier, inputs, options)")
