@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import registry
 from ..errors import InputError
+from ..labelmap import metrics as _labelmap_metrics
 from ..labelmap.box import check_batch_size
 from ..labelmap.metrics import FUSED_FUNCTIONS, labelmap_metrics_batch
 from ..labelmap.target_object import object_crop
@@ -29,6 +30,10 @@ __all__ = ["Engine", "RunContext", "SAMPLE_STATES", "declared_states", "empty_st
 
 #: the state of every sample-level metric: the exact sum of its per-sample values
 SAMPLE_STATES = (st.State("sum", dtype="exact"),)
+
+
+#: metric name -> the batched label-map function that labelmap_metrics_batch computes in its fused pass
+_FUSED = {name: getattr(_labelmap_metrics, fn) for name, fn in FUSED_FUNCTIONS.items()}
 
 
 @dataclass
@@ -114,7 +119,8 @@ class Engine:
         self.options = options
         self.batch_size = check_batch_size(getattr(options, "batch_size", None) or batch_size)
         maps = [s for s in self.specs if s.level == "sample" and not s.needs]
-        fused = [s for s in maps if s.function == f"sem_metric.labelmap.metrics:{FUSED_FUNCTIONS.get(s.name)}"]
+        # the fused pass serves the metrics whose function IS the labelmap form it computes (same rule, same counts)
+        fused = [s for s in maps if s.name in _FUSED and s.resolve("function") is _FUSED[s.name]]
         self.fused = fused if len(fused) > 1 else []
         self.sample_maps = [s for s in maps if s not in self.fused]
         self.sample_clf = [s for s in self.specs if s.level == "sample" and s.needs]

@@ -33,12 +33,16 @@ def _tiou_counts(p: np.ndarray, g: np.ndarray, lab: int) -> Tuple[int, int]:
     return int(np.count_nonzero(pm & gm)), int(np.count_nonzero(pm | gm))
 
 
-def _tiou_value(inter: int, union: int) -> float:
-    return 1.0 if union == 0 else inter / union
+def tiou_from_counts(inter: Any, union: Any) -> np.ndarray:
+    """THE tIOU rule (paper Sec. 4.1) on exact counts ``|P & G|``, ``|P | G|`` (scalars or arrays): their
+    ratio, and 1.0 where the target is in neither map (``union == 0``). Every form of tIOU uses it (the
+    single-region kernel and :meth:`~sem_metric.labelmap.metrics.BoxCounts.tiou`); float64."""
+    union = np.asarray(union)
+    return np.where(union == 0, 1.0, np.asarray(inter) / np.maximum(union, 1))
 
 
 def _tiou_region(p: np.ndarray, g: np.ndarray, lab: int) -> float:
-    return _tiou_value(*_tiou_counts(p, g, lab))
+    return float(tiou_from_counts(*_tiou_counts(p, g, lab)))
 
 
 def _hamm_region(p: np.ndarray, g: np.ndarray) -> float:

@@ -40,7 +40,7 @@ from .box import (
     as_labels,
 )
 from ..errors import InputError
-from .kernels import FUSED_FUNCTIONS, _counts_many, _hamm_region, _noise_region, _tiou_region  # FUSED_FUNCTIONS: public here
+from .kernels import FUSED_FUNCTIONS, _counts_many, _hamm_region, _noise_region, _tiou_region, tiou_from_counts  # FUSED_FUNCTIONS: public here
 
 __all__ = ["tiou", "hamm", "noise_count", "tiou_batch", "hamm_batch", "noise_count_batch", "validate_batch",
            "BoxCounts", "box_counts_batch", "labelmap_metrics_batch", "FUSED_FUNCTIONS"]
@@ -254,8 +254,7 @@ class BoxCounts(NamedTuple):
 
     def tiou(self) -> np.ndarray:
         """tIOU per box (1.0 where the target is in neither map)."""
-        union = self.target_union
-        return np.where(union == 0, 1.0, self.target_intersection / np.maximum(union, 1))
+        return tiou_from_counts(self.target_intersection, self.target_union)
 
     def hamm(self) -> np.ndarray:
         """hamm per box."""
