@@ -44,22 +44,9 @@ def window_from_crop(object_crop: np.ndarray | torch.Tensor, input_size: int = I
     """Steps 2-3 of ``box-window-v1`` on an ``h x w`` crop of O restricted to the box.
 
     ``object_crop`` holds values in [0, 1]; the box-mask channel M is 1 over the whole crop.
-    Returns a float32 tensor ``(2, input_size, input_size)``.
+    Returns a float32 tensor ``(2, input_size, input_size)``: one window of :func:`windows_from_crops`.
     """
-    obj = torch.as_tensor(np.asarray(object_crop, dtype=np.float32))
-    if obj.ndim != 2 or obj.shape[0] == 0 or obj.shape[1] == 0:
-        raise InputError(f"object crop must be a non-empty 2-D array, got shape {tuple(obj.shape)}")
-    h, w = obj.shape
-    side = _window_side(h, w)
-    oy, ox = (side - h) // 2, (side - w) // 2
-    canvas = torch.zeros(1, 2, side, side, dtype=torch.float32)
-    canvas[0, 0, oy:oy + h, ox:ox + w] = obj
-    canvas[0, 1, oy:oy + h, ox:ox + w] = 1.0
-    if side == input_size:
-        return canvas[0]
-    out = F.interpolate(canvas, size=(input_size, input_size), mode="bilinear", align_corners=False,
-                        antialias=side > input_size)
-    return out[0].clamp_(0.0, 1.0)
+    return windows_from_crops([object_crop], input_size)[0]  # the one canvas builder
 
 
 def _window_side(h: int, w: int) -> int:
