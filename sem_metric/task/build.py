@@ -31,9 +31,11 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 from PIL import Image
 
+from ..engine.core import Engine
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
 from ..labelmap.metrics import labelmap_metrics_batch
+from ..labelmap.target_object import object_crop
 from ..sem.weights import load_classifier, sha256_file
 from ..version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from . import sources
@@ -190,8 +192,9 @@ def null_model_scores(rows: Sequence[Dict[str, Any]], class_names: Dict[int, str
 
 
 class _NullSem:
-    """Sem (Eq. 10) of S^u against S^c, batched over box crops (Sem depends only on the box region, so a
-    crop gives the same value and the buffer stays small whatever the map size)."""
+    """Sem (Eq. 10) of S^u against S^c through the engine's one classifier queue (the path of ``sem-score``):
+    the samples' objects O (inside the box, the buffer stays small whatever the map size) are classified in
+    batches by :class:`~sem_metric.engine.core.Engine`'s stage and scored by the registry's Sem."""
 
     def __init__(self, weights: Any = None, classifier: Any = None, batch_size: int = 64):
         self.model = classifier if classifier is not None else load_classifier(weights, device="cpu")
@@ -199,12 +202,13 @@ class _NullSem:
         self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
                      "preprocessing_version": PREPROCESSING_VERSION, "definition_version": SEM_DEFINITION_VERSION}
         self.batch_size = check_batch_size(batch_size)
+        self.engine = Engine(("sem",), classifier=self.model, batch_size=self.batch_size)
         self.pending: List[Tuple[Dict[str, Any], np.ndarray, np.ndarray, int]] = []
 
     def add(self, row: Dict[str, Any], seg_u: np.ndarray, seg_c: np.ndarray, box: Sequence[int], label: int) -> None:
         """Queue one sample; its ``row["sem"]`` is filled when the batch is computed."""
-        x0, y0, x1, y1 = box
-        self.pending.append((row, seg_u[y0:y1, x0:x1].copy(), seg_c[y0:y1, x0:x1].copy(), int(label)))
+        box, label = tuple(int(v) for v in box), int(label)
+        self.pending.append((row, object_crop(seg_u, box, label), object_crop(seg_c, box, label), label))
         if len(self.pending) >= self.batch_size:
             self.flush()
 
@@ -212,12 +216,9 @@ class _NullSem:
         """Compute Sem for the queued samples."""
         if not self.pending:
             return
-        from ..sem.metric import compute_sem_batch
-
         rows, preds, gts, labels = zip(*self.pending)
-        boxes = [(0, 0, p.shape[1], p.shape[0]) for p in preds]
-        values = compute_sem_batch(list(preds), list(gts), boxes, list(labels), classifier=self.model,
-                                   batch_size=self.batch_size)
+        batch = self.engine.classify(list(preds), list(gts), list(labels))
+        values = self.engine.update_classified(self.engine.empty_state(), batch)["sem"]
         for r, v in zip(rows, values.tolist()):
             r["sem"] = float(v)
         self.pending = []
