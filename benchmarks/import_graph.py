@@ -33,7 +33,7 @@ MAX_MODULE_LINES = 400
 # higher one. A module takes the layer of its longest matching prefix (relative to sem_metric).
 LAYERS: Tuple[Tuple[str, ...], ...] = (
     # 0: the base (versions, errors, atomic writes, device, data root, the click conventions)
-    ("version", "errors", "atomic", "lazy", "data_root", "device", "_allocator", "command"),
+    ("version", "errors", "atomic", "lazy", "data_root", "device", "_allocator", "command", "comparability"),
     # 1: label-map metrics (torch-free except context_torch)
     ("labelmap",),
     # 2: the engine's torch-free foundations: exact sums, declared states, batches (and Shape KID's states,

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..comparability import SEM_REPRODUCIBILITY
 from ..errors import SemMetricError
-from ..registry import SEM_REPRODUCIBILITY
 from .classes import NUM_CLASSES
 from .gated_conv import GatedConv2d
 
@@ -132,7 +132,7 @@ def verify_compiled_outputs(compiled_logits: torch.Tensor, eager_logits: torch.T
     """Refuse a compiled F (Sec. 3.3) whose softmax differs from eager beyond Sem's reproducibility bound.
 
     Each row's 0.5 x L1 distance between the two softmax outputs (Eq. 10's distance) must be finite
-    and at most half of Sem's documented bound (:data:`sem_metric.registry.SEM_REPRODUCIBILITY`), so that
+    and at most half of Sem's documented bound (:data:`sem_metric.comparability.SEM_REPRODUCIBILITY`), so that
     Sem of a compiled run stays within the bound of eager. Inductor has been seen to produce NaN on some
     machines (torch 2.14.1 with ``ATEN_CPU_CAPABILITY=avx2`` on an AVX-512 CPU); that run is refused with
     a :class:`sem_metric.errors.SemMetricError` instead of scoring.
