@@ -10,6 +10,7 @@ unaffected: only where memory comes from changes.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 
@@ -25,8 +26,6 @@ def keep_freed_memory(mmap_threshold: int = 1 << 30, trim_threshold: int = 1 << 
     if not sys.platform.startswith("linux") or any(k in os.environ for k in _ENV):
         return False
     try:
-        import ctypes
-
         libc = ctypes.CDLL("libc.so.6")
         mallopt = libc.mallopt
     except (OSError, AttributeError):

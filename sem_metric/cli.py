@@ -28,6 +28,7 @@ from .pipeline import report
 from .pipeline.evaluate import CheckOptions, SemOptions, evaluate_dirs
 from .pipeline.html_report import write_report
 from .pipeline.per_class import format_per_class
+from .task.scoring import resolve_task, task_class_names
 
 EXIT_OK, EXIT_CHECK_FAILED = 0, 1
 
@@ -111,8 +112,6 @@ def main(ctx: click.Context, pred_dir, gt_dir, boxes_path, task_dir, metrics, js
     try:
         task_meta = None
         if task_dir is not None:  # a verified SISM task (sem_metric.task): its gt/, boxes.json and digest
-            from .task.scoring import resolve_task, task_class_names
-
             gt_dir, boxes_path, task_meta = resolve_task(task_dir)
             class_names = task_class_names(task_dir) if class_names is None else class_names
         result = evaluate_dirs(pred_dir, gt_dir, boxes_path, metrics=metrics, allow_unmatched=allow_unmatched,

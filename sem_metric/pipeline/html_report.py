@@ -34,8 +34,10 @@ from ..errors import InputError, SemMetricError
 from ..labelmap.box import as_label_map
 from ..sem.classes import COCO_CLASSES
 from ..sem.weights import load_classifier
+from .checks import validate_result
 from .class_names import ClassNames, load_class_names
 from .io import parse_color_map, read_label_map
+from .json_file import read_json
 from .report_images import (WINDOW_PX as _WINDOW_PX, colourise,  # noqa: F401 (public names of this module)
                             context_window as _context_window, crop_image as _crop_image, histogram_png, palette_color,
                             save_png as _save_png, window_image as _window_image)
@@ -383,9 +385,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--device", help="device for Sem's top-3 (default cpu)")
     args = ap.parse_args(argv)
     try:
-        from .checks import validate_result
-        from .io import read_json
-
         result = validate_result(read_json(args.result, "result"), where=f"result {args.result!r}")
         print(write_report(result, args.out, args.k, class_names=args.class_names, device=args.device))
     except SemMetricError as e:

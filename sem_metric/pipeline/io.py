@@ -16,11 +16,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from PIL import Image
 
 from ..errors import InputError
 from ..labelmap.box import Box, as_label, as_label_map
-from .color_map import ColorMap, load_color_map, parse_color_map, read_color_map  # noqa: F401 (public)
-from .color_map import _apply_color_map
+from .color_map import (ColorMap, _apply_color_map, load_color_map, parse_color_map,  # noqa: F401 (public)
+                        read_color_map)
 from .json_file import _no_duplicate_keys, read_json  # noqa: F401 (public: io.read_json)
 
 __all__ = ["read_label_map", "read_rgb_image", "parse_color_map", "read_color_map", "load_color_map", "pair_files",
@@ -66,8 +67,6 @@ def _decode(p: Path) -> Tuple[np.ndarray, str]:
     if p.suffix.lower() == ".npy":
         return _read_npy(p), "npy"
     try:
-        from PIL import Image
-
         with Image.open(p) as im:
             im.load()
             mode, fmt = im.mode, im.format
