@@ -3,7 +3,7 @@
 No circle (modules importing each other, directly or around a loop, imports inside functions counted), no
 import from a lower layer up to a higher one (the layers of docs/ARCHITECTURE.md, ``import_graph.LAYERS``),
 few imports inside functions (the documented boundaries: torch-free ``import sem_metric`` / label maps /
-pipeline / tasks, optional extras), no function over 80 lines.
+pipeline / tasks, optional extras), no function over 80 lines, no module over about 400.
 """
 import sys
 from pathlib import Path
@@ -53,3 +53,9 @@ def test_the_checker_sees_a_circle_and_an_upward_import(tmp_path):
     assert import_graph.circles(graph) == [["sem_metric.labelmap.a", "sem_metric.registry"]]
     assert import_graph.upward_imports(graph) == [("sem_metric.labelmap.a", "sem_metric.registry")]
     assert import_graph.summary(graph)["function_level_imports"] == 2
+
+
+def test_no_module_over_about_400_lines():
+    """Split by concept past about 400 lines (a 5% margin over import_graph.MAX_MODULE_LINES)."""
+    too_long = [(name, info.lines) for name, info in GRAPH.items() if info.lines > 420]
+    assert too_long == []

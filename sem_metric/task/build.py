@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -31,15 +30,13 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 from PIL import Image
 
-from ..engine.core import Engine
 from ..errors import InputError
-from ..labelmap.box import check_batch_size
 from ..labelmap.metrics import labelmap_metrics_batch
-from ..labelmap.target_object import object_crop
-from ..sem.weights import load_classifier, sha256_file
-from ..version import LABELMAP_METRICS_VERSION, PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
+from ..sem.weights import sha256_file
+from ..version import __version__
 from . import sources
 from .digest import DIGEST_VERSION, map_content_sha256, task_digest
+from .null_model import _NullSem, null_model_scores
 from .protocols import Protocol, get_protocol
 from .targets import Target, filter_targets, find_targets, incomplete_map, resize_nearest, select_one
 
@@ -166,62 +163,6 @@ def encode_png(seg: np.ndarray, where: str) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
-
-
-def null_model_scores(rows: Sequence[Dict[str, Any]], class_names: Dict[int, str],
-                      sem: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """The scores of S^u itself (Sec. 3: the box filled with l^t, what any model must beat): means of tIOU,
-    hamm and NN (Sec. 4.1) over the samples (correctly rounded sums / n, as ``sem-score`` reports them)
-    and per target label; with ``sem`` (the classifier's provenance; rows then carry ``"sem"``), Sem of
-    Eq. 10 too. Without it, score ``incomplete/`` with ``sem-score incomplete/ --task TASK_DIR --metrics sem``."""
-    names = ("tiou", "hamm", "nn") + (("sem",) if sem is not None else ())
-
-    def means(rs):
-        return {m: (math.fsum(r[m] for r in rs) / len(rs) if rs else None) for m in names}
-
-    per_class = {}
-    for label in sorted({r["label"] for r in rows}):
-        rs = [r for r in rows if r["label"] == label]
-        per_class[str(label)] = {"name": class_names.get(label), "n": len(rs), **means(rs)}
-    out = {"prediction": "S^u (incomplete/): the box filled with the target label l^t",
-           "labelmap_metrics_version": LABELMAP_METRICS_VERSION, "n": len(rows), "means": means(rows),
-           "per_class": per_class}
-    if sem is not None:
-        out["sem"] = dict(sem)
-    return out
-
-
-class _NullSem:
-    """Sem (Eq. 10) of S^u against S^c through the engine's one classifier queue (the path of ``sem-score``):
-    the samples' objects O (inside the box, the buffer stays small whatever the map size) are classified in
-    batches by :class:`~sem_metric.engine.core.Engine`'s stage and scored by the registry's Sem."""
-
-    def __init__(self, weights: Any = None, classifier: Any = None, batch_size: int = 64):
-        self.model = classifier if classifier is not None else load_classifier(weights, device="cpu")
-        info = getattr(self.model, "info", {}) or {}
-        self.meta = {"weights": info.get("name"), "sha256": info.get("sha256"),
-                     "preprocessing_version": PREPROCESSING_VERSION, "definition_version": SEM_DEFINITION_VERSION}
-        self.batch_size = check_batch_size(batch_size)
-        self.engine = Engine(("sem",), classifier=self.model, batch_size=self.batch_size)
-        self.pending: List[Tuple[Dict[str, Any], np.ndarray, np.ndarray, int]] = []
-
-    def add(self, row: Dict[str, Any], seg_u: np.ndarray, seg_c: np.ndarray, box: Sequence[int], label: int) -> None:
-        """Queue one sample; its ``row["sem"]`` is filled when the batch is computed."""
-        box, label = tuple(int(v) for v in box), int(label)
-        self.pending.append((row, object_crop(seg_u, box, label), object_crop(seg_c, box, label), label))
-        if len(self.pending) >= self.batch_size:
-            self.flush()
-
-    def flush(self) -> None:
-        """Compute Sem for the queued samples."""
-        if not self.pending:
-            return
-        rows, preds, gts, labels = zip(*self.pending)
-        batch = self.engine.classify(list(preds), list(gts), list(labels))
-        values = self.engine.update_classified(self.engine.empty_state(), batch)["sem"]
-        for r, v in zip(rows, values.tolist()):
-            r["sem"] = float(v)
-        self.pending = []
 
 
 def _check_out(out: Path, protocol: Protocol) -> bool:
