@@ -2,6 +2,7 @@
 one tends to 1 without a cliff, and every prediction with enough of the object keeps Eq. 10 exactly."""
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,9 @@ from sem_metric import compute_sem_batch, registry, sem_from_probabilities
 from sem_metric.engine.builtin import absence_penalty
 from sem_metric.sem.presence import PRESENCE_AREA_RATIO, object_areas, presence_factor
 from sem_metric.version import SEM_DEFINITION_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
 
 
 def test_presence_factor_hand_values():
@@ -116,7 +120,6 @@ def test_sem_score_on_erased_objects(tmp_path):
     from sem_metric.cli import main
     from sem_metric import read_boxes, read_label_map
     from PIL import Image
-    from conftest import EXAMPLES
 
     boxes = read_boxes(EXAMPLES / "boxes.json")
     pred_dir = tmp_path / "pred"
@@ -144,8 +147,6 @@ def test_sem_score_on_erased_objects(tmp_path):
 def test_presence_ratio_is_the_committed_measurement():
     """The constant is the measurement's largest other-class crossing, rounded up to a multiple of 0.05."""
     import math
-
-    from conftest import ROOT
 
     res = json.loads((ROOT / "benchmarks" / "validity" / "results" / "vanishing.json").read_text())
     crossings = [r["other_class_crossing"] for r in res["runs"]]
