@@ -12,11 +12,13 @@ import os
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Sequence
 
+import numpy as np
+
 from .. import registry
 from ..errors import InputError
 from ..labelmap.box import check_batch_size
 from ..labelmap.target_object import object_crop
-from ..sem.features import _resolve_classifier, shape_features_batch
+from ..sem.features import _resolve_classifier
 from ..version import PREPROCESSING_VERSION
 from . import states as st
 from .classify import ClassifierStage
@@ -128,8 +130,15 @@ def shape_stats(segs: Sequence, boxes: Sequence, labels: Sequence[int], classifi
     The objects are defined like Sem's inputs (Eq. 10). Save it with :meth:`ShapeStats.save` and pass
     it (or its path) as ``gt_stats`` to :func:`shape_frechet_distance` to skip the ground truth.
     """
+    n = len(segs)
+    if not (n == len(boxes) == len(labels)):
+        raise InputError(f"segs, boxes, labels differ in length: {n}, {len(boxes)}, {len(labels)}")
     model = _resolve_classifier(classifier, device)
-    feats = shape_features_batch(segs, boxes, labels, classifier=model, batch_size=batch_size)
+    # the engine's classifier stage: the objects' features from one forward pass each (as SFDAccumulator)
+    stage = ClassifierStage(model, check_batch_size(batch_size), False, False, False, True)
+    lab = [int(v) for v in labels]
+    objects = [object_crop(s, tuple(int(v) for v in b), l) for s, b, l in zip(segs, boxes, lab)]
+    feats = stage.run(objects, objects, lab).features_gt if n else np.zeros((0, stage.dims()["features"]))
     # the one covariance: from the sums the engine's SFD states hold (n, sum f, sum f f^T)
     mu, sigma = mean_cov_from_sums(feats.shape[0], feats.sum(axis=0), feats.T @ feats, "ground-truth objects")
     return ShapeStats(mu, sigma, feats.shape[0], str(_weights_sha(model)), PREPROCESSING_VERSION,
@@ -141,7 +150,7 @@ def shape_frechet_distance(preds: Sequence, gts: Sequence, boxes: Sequence, labe
     """Shape Frechet Distance between predicted and ground-truth objects (beyond the paper; FID-style).
 
     The Frechet distance (:func:`frechet_distance`) between Gaussian fits of the classifier's
-    penultimate features (:func:`shape_features_batch`) of the predicted objects ``(preds[i],
+    penultimate features (:func:`~sem_metric.sem.features.shape_features_batch`) of the predicted objects ``(preds[i],
     boxes[i], labels[i])`` and of the ground-truth objects ``(gts[i], boxes[i], labels[i])``: the
     same O and M as Sem (Eq. 10), compared as distributions rather than pair by pair. Lower is
     better; 0.0 when both sets give identical features.
