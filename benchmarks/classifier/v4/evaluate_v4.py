@@ -218,6 +218,58 @@ def run_report(args) -> dict:
             "latent_report": lat, "camvid_test_fgt": fgt, "ids": ids}
 
 
+def markdown(result: dict) -> str:
+    """The stage's tables as Markdown (written beside the JSON)."""
+    def ci(v):
+        return f"[{v[0]:.4f}, {v[1]:.4f}]"
+
+    def dci(v):
+        return f"[{v[0]:+.4f}, {v[1]:+.4f}]"
+
+    def diffcell(row, is_ref):
+        return "(reference)" if is_ref else f"{row['diff']:+.4f} {dci(row['diff_ci'])}"
+
+    ref = result["reference"]
+    if result["stage"] == "select":
+        srcs = list(result["sources"])
+        lines = [f"v4 selection figures (SELECTION_RULE.md), split `select`, {result['n_boot']} paired bootstrap "
+                 f"replicates, reference `{ref}`; anchors per source: "
+                 + ", ".join(f"{k} {v}" for k, v in result["sources"].items()), "",
+                 "| classifier | S1 macro AUC [95% CI] | " + " | ".join(srcs) + " | S1 minus v3 [paired 95% CI] | "
+                 "S2 coco bal. top-1 (minus v3 [paired CI]) | S2 VOC bal. top-1 (minus v3 [paired CI]) | "
+                 "S3 CamVid-val F@GT car | person | ECE T=1 -> T_nll | score |",
+                 "|---|---|" + "---:|" * len(srcs) + "---|---|---|---:|---:|---|---:|"]
+        for r in result["rows"]:
+            s1, s2, s3, cal = r["S1_latent_select"], r["S2_balanced_top1"], r["S3_camvid_val_fgt"], r["calibration"]
+            lines.append(
+                f"| {r['candidate']} | {s1['macro_auc']:.4f} {ci(s1['ci'])} | "
+                + " | ".join(f"{s1['sources'][k]:.4f}" for k in srcs)
+                + f" | {diffcell(s1, r['candidate'] == ref)} | "
+                + " | ".join(f"{s2[b]['balanced_top1']:.4f} ({s2[b]['diff']:+.4f} {dci(s2[b]['diff_ci'])})" for b in ("val_coco", "val_voc"))
+                + f" | {s3['car']['agree']}/{s3['car']['n']} = {s3['car']['rate']:.3f} | "
+                  f"{s3['person']['agree']}/{s3['person']['n']} = {s3['person']['rate']:.3f} | "
+                  f"{cal['ece_t1']:.3f} -> {cal['ece_tnll']:.3f} (T {cal['t_nll']}) | {r['score']:.4f} |")
+        v = result.get("verdict") or {}
+        if v:
+            lines += ["", f"Chosen epoch (highest score): `{v['chosen']}`; checks: "
+                      + ", ".join(f"{k} = {'yes' if ok else 'NO'}" for k, ok in v["checks"].items())
+                      + f"; selection figures pass: **{'yes' if v['selection_figures_pass'] else 'no'}**."]
+        return "\n".join(lines) + "\n"
+    lat = result["latent_report"]
+    srcs = list(lat["n_anchors"])
+    lines = [f"v4 report figures, latent-GT split `report` (CamVid = test), {result['n_boot']} paired bootstrap "
+             f"replicates, reference `{ref}`", "",
+             "| classifier | macro AUC [95% CI] | " + " | ".join(srcs) + " | minus v3 [paired 95% CI] | "
+             "camvid-test F@GT car | pedestrian |", "|---|---|" + "---:|" * len(srcs) + "---|---:|---:|"]
+    for c, r in lat["rows"].items():
+        f = result["camvid_test_fgt"].get(c, {})
+        cells = [f"{f[k]['agree']}/{f[k]['classified']} = {f[k]['rate']:.3f}" if k in f else "" for k in ("car", "pedestrian")]
+        lines.append(f"| {c} | {r['macro_auc']:.4f} {ci(r['ci'])} | " + " | ".join(f"{r['sources'][k]:.4f}" for k in srcs)
+                     + f" | {diffcell(r, c == ref)} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None) -> int:
     """CLI: ``select`` or ``report`` stage; writes ``--out`` (JSON)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,6 +289,7 @@ def main(argv=None) -> int:
     result["seconds"] = round(time.time() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(result))
     print(json.dumps(result.get("verdict", result.get("camvid_test_fgt")), indent=1))
     return 0
 
