@@ -234,6 +234,13 @@ class Engine:
             self._add(state, s.name, s.resolve("update")(batch, self.cfgs[s.name]))
         return values
 
+    def classified_values(self, objects_pred: Sequence[np.ndarray], objects_gt: Sequence[np.ndarray],
+                          labels: Any) -> Dict[str, np.ndarray]:
+        """Per-sample values of the classifier metrics (e.g. Sem of Eq. 10) of these objects O: F once per object
+        through the stage (:meth:`classify`), then :meth:`update_classified` on a fresh state; for callers
+        that keep the values only (the task's null model, the reference evaluation)."""
+        return self.update_classified(self.empty_state(), self.classify(objects_pred, objects_gt, labels))
+
     # ------------------------------------------------------------------ a whole batch (streaming)
     def batch_state(self, preds: Any, gts: Any, boxes: Any, labels: Any) -> Dict[str, Any]:
         """The state of one validated batch: both phases (pure, besides running the classifier)."""

@@ -32,8 +32,10 @@ import torch
 
 from .. import registry
 from ..atomic import atomic_write_all
+from ..engine.core import Engine
 from ..errors import InputError, run_command
 from ..labelmap.context import context_classes
+from ..labelmap.target_object import object_crop
 from ..sem.weights import load_classifier
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from .da import da_test, inpaint, noise_filter
@@ -84,8 +86,12 @@ def score(preds: Sequence[np.ndarray], samples, classifier=None) -> Dict[str, np
         preds, gts, boxes, labels, allowed=[context_classes(s.seg_u, s.box, s.label) for s in samples]
     ).astype(np.float64)
     res["nn_any"] = (res["nn"] > 0).astype(np.float64)  # share of samples with at least one noise pixel
-    if classifier is not None:
-        res["sem"] = registry.get("sem").compute(preds, gts, boxes, labels, classifier=classifier)
+    if classifier is not None:  # Sem through the engine's classifier queue (the path of sem-score)
+        lab = [int(v) for v in labels]
+        bl = [tuple(int(v) for v in b) for b in boxes]
+        res["sem"] = Engine(("sem",), classifier=classifier).classified_values(
+            [object_crop(p, b, l) for p, b, l in zip(preds, bl, lab)],
+            [object_crop(g, b, l) for g, b, l in zip(gts, bl, lab)], lab)["sem"]
     return res
 
 

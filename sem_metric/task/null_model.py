@@ -68,8 +68,7 @@ class _NullSem:
         if not self.pending:
             return
         rows, preds, gts, labels = zip(*self.pending)
-        batch = self.engine.classify(list(preds), list(gts), list(labels))
-        values = self.engine.update_classified(self.engine.empty_state(), batch)["sem"]
+        values = self.engine.classified_values(list(preds), list(gts), list(labels))["sem"]
         for r, v in zip(rows, values.tolist()):
             r["sem"] = float(v)
         self.pending = []
