@@ -178,7 +178,8 @@ def run_select(args) -> dict:
     cands = [r for r in rows if r["candidate"] != ref]
     verdict = {}
     if cands:
-        best = max(cands, key=lambda r: (round(r["score"], 3), r["candidate"]))
+        top = max(r["score"] for r in cands)  # ties within 0.001 of the best: the later epoch (the rule)
+        best = max((r for r in cands if r["score"] >= top - 0.001), key=lambda r: r["candidate"])
         refrow = rows[0]
         checks = {
             "S1_beats_v3_beyond_noise": bool(best["S1_latent_select"]["diff_ci"][0] > 0),
