@@ -138,19 +138,24 @@ def _occlude(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out if out.sum() >= 0.4 * m.sum() else m
 
 
-def _truncate(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Cut 5-30% off one side: the object now ends at the box edge."""
+def _cut_side(m: np.ndarray, rng: np.random.Generator, low: float, high: float, min_keep: int) -> np.ndarray:
+    """``m`` with a share in ``[low, high)`` of its height or width cut off one side (drawn: the side, then
+    the share); at least ``min_keep`` rows / columns stay on the bottom and right cuts."""
     h, w = m.shape
     side = int(rng.integers(4))
-    frac = float(rng.uniform(0.05, 0.3))
+    frac = float(rng.uniform(low, high))
     if side == 0:
-        out = m[int(round(frac * h)):, :]
-    elif side == 1:
-        out = m[: h - int(round(frac * h)), :]
-    elif side == 2:
-        out = m[:, int(round(frac * w)):]
-    else:
-        out = m[:, : w - int(round(frac * w))]
+        return m[int(round(frac * h)):, :]
+    if side == 1:
+        return m[: max(min_keep, h - int(round(frac * h))), :]
+    if side == 2:
+        return m[:, int(round(frac * w)):]
+    return m[:, : max(min_keep, w - int(round(frac * w)))]
+
+
+def _truncate(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Cut 5-30% off one side: the object now ends at the box edge."""
+    out = _cut_side(m, rng, 0.05, 0.3, 0)
     return _tight(out, m) if out.size and out.any() else m
 
 
@@ -183,17 +188,7 @@ def augment_shape_v2(mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 # ------------------------------------------------------------------------------------ v3-street
 def _border_cut(m: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Truncation at an image border: 15-50% of the object cut off one side (the box ends at the border)."""
-    h, w = m.shape
-    side = int(rng.integers(4))
-    frac = float(rng.uniform(0.15, 0.5))
-    if side == 0:
-        out = m[int(round(frac * h)):, :]
-    elif side == 1:
-        out = m[: max(1, h - int(round(frac * h))), :]
-    elif side == 2:
-        out = m[:, int(round(frac * w)):]
-    else:
-        out = m[:, : max(1, w - int(round(frac * w)))]
+    out = _cut_side(m, rng, 0.15, 0.5, 1)
     return _tight(out, m) if out.size and out.sum() >= 0.3 * m.sum() else m
 
 
