@@ -60,13 +60,13 @@ from .. import registry
 from ..distributed import current
 from ..errors import InputError
 from ..sem.weights import sha256_file
-from ..task.load import load_task
 from ..version import LABELMAP_METRICS_VERSION, __version__
 from . import io as sio
 from .checks import RESULT_SCHEMA, CheckOptions, run_checks
 from .class_names import load_class_names
 from .intervals import rows_intervals
 from .io import BoxSpec, parse_boxes
+from .json_file import read_json
 from .options import SemOptions
 from .per_class import per_class_breakdown
 from .result import Result
@@ -166,11 +166,14 @@ def _assemble(core: Mapping[str, Any], metrics: Sequence[str], counts_extra: Map
 
 
 def _task_sources(task: Optional[Mapping[str, Any]]) -> Optional[Dict[str, str]]:
-    """``{file: source map}`` of a SISM task's samples (``task.json``), or None without a task directory."""
+    """``{file: source map}`` of a SISM task's samples (``task.json``), or None without a task directory.
+
+    The task layer verified the directory before handing its metadata here; the pipeline only reads the
+    samples' sources (the resampling unit of the intervals), with its own JSON reader."""
     if task is None or not task.get("path"):
         return None
-
-    return {str(s["file"]): str(s["source"]) for s in load_task(task["path"]).meta["samples"]}
+    meta = read_json(os.path.join(os.fspath(task["path"]), "task.json"), "task file")
+    return {str(s["file"]): str(s["source"]) for s in meta["samples"]}
 
 
 def _add_intervals(result: Result, unit: str) -> None:
