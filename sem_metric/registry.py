@@ -32,7 +32,6 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Tuple
 
 from .comparability import (EXACT, SEM_REPRODUCIBILITY, SFD_REPRODUCIBILITY, VERSION_KEYS,  # noqa: F401 (public here)
                             Reproducibility, VersionKey)
-from .engine.states import State
 from .errors import InputError
 
 __all__ = ["Metric", "Reproducibility", "EXACT", "VersionKey", "METRICS", "VERSION_KEYS", "register", "unregister", "get", "names",
@@ -76,8 +75,8 @@ class Metric:
     ``update``          sample level with ``needs``: ``update(batch) -> (N,)`` values from an
                         :class:`sem_metric.engine.batch.Batch`; dataset level: ``update(batch, cfg) ->
                         {state: increment}`` (pure; ``"module:attribute"`` or the function)
-    ``states``          dataset level: the declared states (:class:`sem_metric.engine.states.State`) with
-                        their exact reductions (``sum`` / ``cat``; ``dtype="exact"`` for exact float sums)
+    ``states``          dataset level: the declared states (:class:`sem_metric.engine.states.State`), or
+                        ``"module:attribute"`` naming them (:meth:`resolve`), with their exact reductions (``sum`` / ``cat``; ``dtype="exact"`` for exact float sums)
     ``finalize``        dataset level: ``finalize(state, cfg) -> float`` or ``{"value", "metadata", "runtime"}``
     ``setup``           optional ``setup(ctx) -> cfg`` once per run (:class:`sem_metric.engine.core.RunContext`);
                         ``cfg["gt_features"] = False`` says the ground-truth features are not needed
@@ -105,7 +104,7 @@ class Metric:
     reproducibility: Reproducibility = EXACT
     needs: Tuple[str, ...] = ()
     update: Any = None
-    states: Tuple[Any, ...] = ()
+    states: Any = ()
     finalize: Any = None
     setup: Any = None
     identical_value: Optional[float] = None
@@ -142,10 +141,10 @@ class Metric:
         return "higher" if self.higher_is_better else "lower"
 
     def resolve(self, what: str = "function") -> Callable[..., Any]:
-        """The field ``what`` (:attr:`function`, ``update``, ``finalize``, ``setup``), imported when it is
-        given as ``"module:attribute"``."""
+        """The field ``what`` (:attr:`function`, ``update``, ``finalize``, ``setup``, ``states``), imported when
+        it is given as ``"module:attribute"``."""
         ref = getattr(self, what)
-        if ref is None or callable(ref):
+        if not isinstance(ref, str):
             return ref
         module, _, attr = str(ref).partition(":")
         return getattr(importlib.import_module(module), attr)
@@ -172,21 +171,9 @@ class Metric:
 _LABELMAP = "sem_metric.labelmap.metrics"
 _BUILTIN = "sem_metric.engine.builtin"
 _SFD = "sem_metric.engine.sfd"
-
-
-def _sfd_states() -> Tuple[Any, ...]:
-    moments = tuple(s for side in ("pred", "gt") for s in (
-        State(f"{side}_n", dtype="int64"), State(f"{side}_sum", shape=("features",)),
-        State(f"{side}_outer", shape=("features", "features"))))
-    # the order-independent ground-truth objects digest: 256-bit integers summed in 8 exact 32-bit limbs
-    # sem-2: the predictions' absence (1 - presence factor, summed exactly) and the count of empty ones
-    absence = (State("pred_absence", dtype="exact"), State("pred_missing", dtype="int64"))
-    return moments + (State("gt_digest", shape=(8,), dtype="int64"), State("gt_count", dtype="int64")) + absence
-
-
-SFD_STATES = _sfd_states()
 _SKD = "sem_metric.engine.skd"
-from .engine.skd import SKD_STATES  # noqa: E402  (Shape KID's cat states; no numpy at import)
+
+
 
 #: name -> metric, in canonical (report) order.
 METRICS: Dict[str, Metric] = {m.name: m for m in (
@@ -203,12 +190,12 @@ METRICS: Dict[str, Metric] = {m.name: m for m in (
            version_keys=("sem_weights_sha256", "sem_preprocessing_version", "sem_definition_version"),
            reproducibility=SFD_REPRODUCIBILITY,
            needs=("features",), update=f"{_SFD}:sfd_update", finalize=f"{_SFD}:sfd_finalize",
-           setup=f"{_SFD}:sfd_setup", states=SFD_STATES),
+           setup=f"{_SFD}:sfd_setup", states=f"{_SFD}:SFD_STATES"),
     Metric("skd", "SKD", False, None, "beyond the paper (KID-style, Sem features; issue 26)",
            kind="sem", level="dataset", default=False, decimals=5,
            version_keys=("sem_weights_sha256", "sem_preprocessing_version"), reproducibility=SFD_REPRODUCIBILITY,
            needs=("features",), update=f"{_SKD}:skd_update", finalize=f"{_SKD}:skd_finalize",
-           setup=f"{_SKD}:skd_setup", states=SKD_STATES),
+           setup=f"{_SKD}:skd_setup", states=f"{_SKD}:SKD_STATES"),
 )}
 
 

@@ -50,7 +50,7 @@ def declared_states(spec: registry.Metric) -> Tuple[st.State, ...]:
     """The states the engine keeps for ``spec`` (none for an old-style dataset class: it keeps its own)."""
     if spec.level == "sample":
         return SAMPLE_STATES
-    return tuple(spec.states) if spec.engine_native else ()
+    return tuple(spec.resolve("states")) if spec.engine_native else ()
 
 
 def empty_state(metrics: Sequence[str], dims: Mapping[str, int]) -> Dict[str, Any]:
@@ -69,7 +69,7 @@ def merge_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> Dict[str, Any]:
 
 def finalized(spec: registry.Metric, state: Mapping[str, Any], cfg: Dict[str, Any]) -> Dict[str, Any]:
     """``finalize(state, cfg)`` as a dict; ``exact`` states are handed over as correctly rounded floats."""
-    view = {s.name: limbs_to_float(state[s.name]) if s.dtype == "exact" else state[s.name] for s in spec.states}
+    view = {s.name: limbs_to_float(state[s.name]) if s.dtype == "exact" else state[s.name] for s in spec.resolve("states")}
     out = spec.resolve("finalize")(view, cfg)
     return dict(out) if isinstance(out, Mapping) else {"value": out}
 

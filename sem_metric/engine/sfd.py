@@ -48,9 +48,23 @@ from ..sem.presence import object_areas, presence_factor
 from ..version import PREPROCESSING_VERSION, SEM_DEFINITION_VERSION, __version__
 from .batch import Batch
 from .exact import int_to_limbs, limbs_to_int
+from .states import State
 
-__all__ = ["STATS_FORMAT", "sqrtm_psd", "frechet_distance", "mean_cov_from_sums", "ShapeStats", "crop_digest",
+__all__ = ["SFD_STATES", "STATS_FORMAT", "sqrtm_psd", "frechet_distance", "mean_cov_from_sums", "ShapeStats", "crop_digest",
            "object_digest", "objects_digest", "sfd_setup", "sfd_update", "sfd_finalize", "absence_penalty"]
+
+def _sfd_states() -> Tuple[State, ...]:
+    moments = tuple(s for side in ("pred", "gt") for s in (
+        State(f"{side}_n", dtype="int64"), State(f"{side}_sum", shape=("features",)),
+        State(f"{side}_outer", shape=("features", "features"))))
+    # the order-independent ground-truth objects digest: 256-bit integers summed in 8 exact 32-bit limbs
+    # sem-2: the predictions' absence (1 - presence factor, summed exactly) and the count of empty ones
+    absence = (State("pred_absence", dtype="exact"), State("pred_missing", dtype="int64"))
+    return moments + (State("gt_digest", shape=(8,), dtype="int64"), State("gt_count", dtype="int64")) + absence
+
+
+#: SFD's declared states (the registry entry names them by import path)
+SFD_STATES = _sfd_states()
 
 STATS_FORMAT = "sem-metric-sfd-stats/1"
 _DIGEST_MOD = 1 << 256

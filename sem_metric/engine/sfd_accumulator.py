@@ -1,7 +1,7 @@
 """``SFDAccumulator``: SFD (beyond the paper, FID-style) as an update / compute object, over the engine.
 
 A thin layer over the engine's SFD entry (:mod:`sem_metric.engine.sfd`: ``sfd_setup`` /
-``sfd_update`` / ``sfd_finalize`` with the declared states of ``registry.SFD_STATES``) and its classifier
+``sfd_update`` / ``sfd_finalize`` with the declared states of ``engine.sfd.SFD_STATES``) and its classifier
 stage (features of every object from one forward pass): the numbers are those of ``sem-score --metrics
 sfd`` and :class:`~sem_metric.SISMMetrics`.
 :func:`shape_stats` and :func:`shape_frechet_distance` are the functional forms.
@@ -23,7 +23,7 @@ from ..version import PREPROCESSING_VERSION
 from . import states as st
 from .classify import ClassifierStage
 from .core import RunContext, finalized
-from .sfd import ShapeStats, mean_cov_from_sums, objects_digest, sfd_setup, sfd_update
+from .sfd import SFD_STATES, ShapeStats, mean_cov_from_sums, objects_digest, sfd_setup, sfd_update
 
 __all__ = ["SFDAccumulator", "shape_stats", "shape_frechet_distance"]
 
@@ -43,7 +43,7 @@ class SFDAccumulator:
                  gt_stats: "Optional[str | os.PathLike[str]]" = None):
         self.classifier = _resolve_classifier(classifier, device)
         self.batch_size = check_batch_size(batch_size)
-        self._decls = registry.SFD_STATES
+        self._decls = SFD_STATES
         self._stage = ClassifierStage(self.classifier, self.batch_size, False, False, True, True)
         dims = self._stage.dims()
         self.sha256 = self._stage.info.get("sha256")

@@ -63,7 +63,7 @@ def test_subsets_are_seeded_and_order_free():
 def test_registered_beside_sfd_and_exact_across_state_merges(tiny_classifier):
     spec = registry.get("skd")
     assert spec.level == "dataset" and spec.needs == ("features",) and not spec.default and not spec.higher_is_better
-    assert {s.reduce for s in spec.states} == {"cat"}
+    assert {s.reduce for s in spec.resolve("states")} == {"cat"}
     rng = np.random.default_rng(3)
     samples, boxes = {}, {}
     for i in range(6):
