@@ -43,7 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     ma, mb = load_classifier(args.a, device="cpu"), load_classifier(args.b, device="cpu")
-    sa, sb = ma.state_dict(), mb.state_dict()
+    # copies: state_dict() shares storage with the model, which load_state_dict overwrites for each alpha
+    sa = {k: v.detach().clone() for k, v in ma.state_dict().items()}
+    sb = {k: v.detach().clone() for k, v in mb.state_dict().items()}
     args.out.mkdir(parents=True, exist_ok=True)
     for alpha in args.alpha:
         if not 0.0 <= alpha <= 1.0:
