@@ -147,6 +147,52 @@ def per_class_rate(logits: np.ndarray, labels: np.ndarray) -> dict:
                                    "rate": round(float((top[labels == c] == c).mean()), 4)} for c in np.unique(labels)}
 
 
+def gate_checks(row: dict, refrow: dict, banks: tuple) -> dict:
+    """The selection gates of the rule for one candidate against the reference (v3)."""
+    return {
+        "S1_beats_v3_beyond_noise": bool(row["S1_latent_select"]["diff_ci"][0] > 0),
+        "S2_not_worse": bool(all(row["S2_balanced_top1"][b]["diff_ci"][1] >= 0 for b in banks)),
+        "S3_not_below_v3": bool(all(row["S3_camvid_val_fgt"][k]["rate"] >= refrow["S3_camvid_val_fgt"][k]["rate"]
+                                    for k in ("car", "person"))),
+    }
+
+
+def choose(cands: list, refrow: dict, banks: tuple, how: str = "score") -> dict:
+    """The chosen candidate and its verdict. ``score`` (v4, v4b, v4c rules): the highest score (ties within
+    0.001: the later epoch, i.e. the larger file name), then its gates. ``admissible`` (v4d rule): gates
+    first, then the highest score among the candidates passing all of them (ties within 0.001: the one
+    listed first); none passing: no choice."""
+    checks = {r["candidate"]: gate_checks(r, refrow, banks) for r in cands}
+    if how == "admissible":
+        pool = [r for r in cands if all(checks[r["candidate"]].values())]
+        if not pool:
+            return {"chosen": None, "admissible": [], "checks_all": checks, "selection_figures_pass": False}
+        top = max(r["score"] for r in pool)
+        best = next(r for r in pool if r["score"] >= top - 0.001)
+    else:
+        top = max(r["score"] for r in cands)
+        best = max((r for r in cands if r["score"] >= top - 0.001), key=lambda r: r["candidate"])
+    out = {"chosen": best["candidate"], "sha256": best["sha256"], "checks": checks[best["candidate"]],
+           "selection_figures_pass": bool(all(checks[best["candidate"]].values()))}
+    if how == "admissible":
+        out["admissible"] = [r["candidate"] for r in pool]
+        out["checks_all"] = checks
+    return {"rule": how, **out}
+
+
+def verdict_line(v: dict) -> str:
+    """One Markdown line: what the rule chose and why."""
+    gates = lambda c: ", ".join(f"{k} = {'yes' if ok else 'NO'}" for k, ok in c.items())  # noqa: E731
+    if v.get("rule") == "admissible":
+        per = "; ".join(f"`{c}`: {gates(ch)}" for c, ch in v["checks_all"].items())
+        if v["chosen"] is None:
+            return f"Gates first (v4d rule): no candidate passes every gate ({per}); nothing is chosen."
+        return (f"Gates first (v4d rule): admissible {', '.join(f'`{c}`' for c in v['admissible'])}; chosen (highest "
+                f"score among them): `{v['chosen']}`; selection figures pass: **yes**. All gates: {per}.")
+    return (f"Chosen (highest score): `{v['chosen']}`; checks: {gates(v['checks'])}; selection figures pass: "
+            f"**{'yes' if v['selection_figures_pass'] else 'no'}**.")
+
+
 def run_select(args) -> dict:
     """Selection figures S1-S3, calibration, the epoch score and the rule's verdict (see SELECTION_RULE.md)."""
     from sem_metric import load_classifier
@@ -176,19 +222,7 @@ def run_select(args) -> dict:
                      "coco_val_sism_view_top1": {k: coco_view[k] for k in ("car", "person") if k in coco_view},
                      "calibration": calibration(logits[c]), "score": round(float(score), 4)})
     cands = [r for r in rows if r["candidate"] != ref]
-    verdict = {}
-    if cands:
-        top = max(r["score"] for r in cands)  # ties within 0.001 of the best: the later epoch (the rule)
-        best = max((r for r in cands if r["score"] >= top - 0.001), key=lambda r: r["candidate"])
-        refrow = rows[0]
-        checks = {
-            "S1_beats_v3_beyond_noise": bool(best["S1_latent_select"]["diff_ci"][0] > 0),
-            "S2_not_worse": bool(all(best["S2_balanced_top1"][b]["diff_ci"][1] >= 0 for b in s2)),
-            "S3_not_below_v3": bool(all(best["S3_camvid_val_fgt"][k]["rate"] >= refrow["S3_camvid_val_fgt"][k]["rate"]
-                                   for k in ("car", "person"))),
-        }
-        verdict = {"chosen": best["candidate"], "sha256": best["sha256"], "checks": checks,
-                   "selection_figures_pass": bool(all(checks.values()))}
+    verdict = choose(cands, rows[0], tuple(s2), args.choose) if cands else {}
     return {"stage": "select", "reference": ref, "n_boot": args.n_boot, "seed": args.seed,
             "sources": s1["n_anchors"], "rows": rows, "verdict": verdict}
 
@@ -252,9 +286,7 @@ def markdown(result: dict) -> str:
                   f"{cal['ece_t1']:.3f} -> {cal['ece_tnll']:.3f} (T {cal['t_nll']}) | {r['score']:.4f} |")
         v = result.get("verdict") or {}
         if v:
-            lines += ["", f"Chosen epoch (highest score): `{v['chosen']}`; checks: "
-                      + ", ".join(f"{k} = {'yes' if ok else 'NO'}" for k, ok in v["checks"].items())
-                      + f"; selection figures pass: **{'yes' if v['selection_figures_pass'] else 'no'}**."]
+            lines += ["", verdict_line(v)]
         return "\n".join(lines) + "\n"
     lat = result["latent_report"]
     srcs = list(lat["n_anchors"])
@@ -279,6 +311,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fgt", nargs="*", help="report: NAME=sem-score --json output of the camvid-test task")
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--choose", choices=["score", "admissible"], default="score",
+                    help="select: score then gates (v4-v4c rules) or gates then score (v4d rule)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--banks-dir", type=Path, default=REPO / "cache" / "shapes")
