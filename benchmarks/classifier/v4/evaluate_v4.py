@@ -166,7 +166,7 @@ def choose(cands: list, refrow: dict, banks: tuple, how: str = "score") -> dict:
     if how == "admissible":
         pool = [r for r in cands if all(checks[r["candidate"]].values())]
         if not pool:
-            return {"chosen": None, "admissible": [], "checks_all": checks, "selection_figures_pass": False}
+            return {"rule": how, "chosen": None, "admissible": [], "checks_all": checks, "selection_figures_pass": False}
         top = max(r["score"] for r in pool)
         best = next(r for r in pool if r["score"] >= top - 0.001)
     else:
