@@ -270,8 +270,8 @@ def markdown(result: dict) -> str:
         lines = [f"v4 selection figures (SELECTION_RULE.md), split `select`, {result['n_boot']} paired bootstrap "
                  f"replicates, reference `{ref}`; anchors per source: "
                  + ", ".join(f"{k} {v}" for k, v in result["sources"].items()), "",
-                 "| classifier | S1 macro AUC [95% CI] | " + " | ".join(srcs) + " | S1 minus v3 [paired 95% CI] | "
-                 "S2 coco bal. top-1 (minus v3 [paired CI]) | S2 VOC bal. top-1 (minus v3 [paired CI]) | "
+                 "| classifier | S1 macro AUC [95% CI] | " + " | ".join(srcs) + " | S1 minus ref. [paired 95% CI] | "
+                 "S2 coco bal. top-1 (minus ref. [paired CI]) | S2 VOC bal. top-1 (minus ref. [paired CI]) | "
                  "S3 CamVid-val F@GT car | person | ECE T=1 -> T_nll | score |",
                  "|---|---|" + "---:|" * len(srcs) + "---|---|---|---:|---:|---|---:|"]
         for r in result["rows"]:
@@ -292,7 +292,7 @@ def markdown(result: dict) -> str:
     srcs = list(lat["n_anchors"])
     lines = [f"v4 report figures, latent-GT split `report` (CamVid = test), {result['n_boot']} paired bootstrap "
              f"replicates, reference `{ref}`", "",
-             "| classifier | macro AUC [95% CI] | " + " | ".join(srcs) + " | minus v3 [paired 95% CI] | "
+             "| classifier | macro AUC [95% CI] | " + " | ".join(srcs) + " | minus ref. [paired 95% CI] | "
              "camvid-test F@GT car | pedestrian |", "|---|---|" + "---:|" * len(srcs) + "---|---:|---:|"]
     for c, r in lat["rows"].items():
         f = result["camvid_test_fgt"].get(c, {})
