@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from sem_metric.sem.weights import DEFAULT_WEIGHTS
+
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read action.yml (pip install '.[test]')")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +127,7 @@ def test_action_passing_run_with_sem_and_gt_cache(tmp_path):
     assert outputs["score"]["exit-code"] == "0" and outputs["score"]["result-json"] == "sem-result.json"
     assert md.startswith("## sem-score: ✅ all 2 checks passed (exit 0)")
     assert "| tIOU | 0.7493 | [0.6233, 0.9000] | higher | 5 | ✅ |" in md and "| 5 | car | 2 |" in md   # issue 26 interval
-    assert "| Sem |" in md and "Sem weights sem-effb0-v1" in md
+    assert "| Sem |" in md and f"Sem weights {DEFAULT_WEIGHTS}" in md
     result = json.loads((ws / "sem-result.json").read_text())
     assert result["checks"]["passed"] and result["per_class"]["class_names"] == "examples/class_names.json"
     assert result["metadata"]["options"]["cli"]["batch_size"] == 8

@@ -201,7 +201,7 @@ def test_readme_per_class_example_is_what_the_cli_prints(monkeypatch, one_torch_
     assert expected and all(line in r.output.splitlines() for line in expected), r.output
 
 
-@pytest.mark.parametrize("name", ["sem-effb0-v1", "sem-effb0-v2", "sem-lite0-v3"])
+@pytest.mark.parametrize("name", ["sem-effb0-v1", "sem-effb0-v2", "sem-lite0-v3", "sem-lite0-v4"])
 def test_shipped_weights_reliability_file_is_found_when_shipped(name):
     from sem_metric.sem.weights import SHIPPED_WEIGHTS, shipped_weights_path
 
