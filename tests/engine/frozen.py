@@ -3,7 +3,8 @@
 tIOU, hamm and NN per sample and their means bit-identical; Sem per sample / mean and SFD within the
 registry's ``Metric.reproducibility`` bound. Sets: the shipped ``examples/`` (evaluate_dirs) and a
 synthetic set of random maps with several boxes per map (evaluate_samples and SISMMetrics), all with
-the shipped default weights on the CPU.
+``sem-effb0-v1`` (the shipped default when the values were frozen; pinned since the default changed in
+issue 25, so the guard keeps its values) on the CPU.
 
     python tests/engine/frozen.py --write     # regenerate tests/data/engine_frozen.json (deliberate change only)
 """
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 FROZEN = ROOT / "tests" / "data" / "engine_frozen.json"
 METRICS = "tiou,hamm,nn,sem,sfd"
+WEIGHTS = "sem-effb0-v1"
 
 
 def synthetic(n_maps: int = 12, seed: int = 18):
@@ -56,11 +58,11 @@ def compute() -> dict:
     from sem_metric.pipeline.evaluate import SemOptions
 
     torch.set_num_threads(1)
-    so = SemOptions(device="cpu")
+    so = SemOptions(weights=WEIGHTS, device="cpu")
     ex = evaluate_dirs(EXAMPLES / "pred", EXAMPLES / "gt", EXAMPLES / "boxes.json", metrics=METRICS, sem_options=so)
     samples, boxes = synthetic()
     syn = evaluate_samples(samples, boxes, metrics=METRICS, sem_options=so)
-    m = SISMMetrics(metrics=METRICS, device="cpu", batch_size=8)
+    m = SISMMetrics(metrics=METRICS, weights=WEIGHTS, device="cpu", batch_size=8)
     for name, (pred, gt) in samples.items():
         b = np.array([e["bbox"] for e in boxes[name]])
         m.update([pred] * len(b), [gt] * len(b), b, [e["label"] for e in boxes[name]])
