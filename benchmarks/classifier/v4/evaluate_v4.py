@@ -182,7 +182,9 @@ def choose(cands: list, refrow: dict, banks: tuple, how: str = "score") -> dict:
 
 def verdict_line(v: dict) -> str:
     """One Markdown line: what the rule chose and why."""
-    gates = lambda c: ", ".join(f"{k} = {'yes' if ok else 'NO'}" for k, ok in c.items())  # noqa: E731
+    def gates(checks: dict) -> str:
+        return ", ".join(f"{k} = {'yes' if ok else 'NO'}" for k, ok in checks.items())
+
     if v.get("rule") == "admissible":
         per = "; ".join(f"`{c}`: {gates(ch)}" for c, ch in v["checks_all"].items())
         if v["chosen"] is None:

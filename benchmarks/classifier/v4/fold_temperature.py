@@ -40,8 +40,7 @@ def main(argv=None) -> int:
         raise SystemExit("usage: fold_temperature.py WEIGHTS T OUT")
     src, t, out = argv[0], float(argv[1]), Path(argv[2])
     model = load_classifier(src, device="cpu")
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(fold_temperature(state, t))
+    model.load_state_dict(fold_temperature(model.state_dict(), t))  # fold_temperature returns new tensors
     sha = save_classifier_weights(model, out, {"sem_metric.temperature_folded": f"{t} (from {src})"})
     print(json.dumps({"file": str(out), "temperature": t, "sha256": sha}))
     return 0
